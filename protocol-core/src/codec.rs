@@ -1,0 +1,568 @@
+//! Decoding and encoding messages, with structured, located errors.
+//!
+//! [`decode`] reads the tag first when it is the first key (what [`encode`] writes) and streams
+//! the variant's fields straight into its struct. When the tag comes later, it finds the tag with
+//! a cheap scan and streams the fields in a second pass: nothing is buffered, so every number
+//! decodes exactly as on the fast path. Errors are worked out only when decoding fails, by
+//! re-reading the input with path tracking, so the success path pays nothing for them.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, Visitor};
+use serde_json::de::{Read, SliceRead, StrRead};
+
+use crate::error::{ErrorCode, ErrorReply};
+use crate::__private::{KeySeed, NotFirst, OnTag, TagFiltered, TaggedVisitor, finish};
+use crate::protocol::Protocol;
+
+/// Decode one message from JSON text.
+///
+/// ```
+/// use protocol_core::{Protocol, decode};
+///
+/// #[derive(Debug, PartialEq, Protocol)]
+/// #[protocol(rename_all = "snake_case", rename_all_fields = "camelCase")]
+/// enum ClientMsg {
+///     Read { message_id: String },
+///     Leave { room: String },
+/// }
+///
+/// let msg: ClientMsg = decode(r#"{"type":"read","messageId":"abc123"}"#).unwrap();
+/// assert_eq!(msg, ClientMsg::Read { message_id: "abc123".into() });
+///
+/// let err = decode::<ClientMsg>(r#"{"type":"raed","messageId":"abc123"}"#).unwrap_err();
+/// assert_eq!(err.to_string(), r#"unknown message type "raed" at /type; expected one of: read, leave"#);
+/// assert_eq!(err.code(), "unknown_type");
+///
+/// let err = decode::<ClientMsg>(r#"{"type":"leave","room":5}"#).unwrap_err();
+/// assert_eq!(err.to_string(), "invalid type for /room: expected a string, found integer `5`");
+/// assert_eq!(err.pointer(), Some("/room"));
+/// ```
+pub fn decode<T: Protocol>(text: &str) -> Result<T, DecodeError> {
+    decode_from::<T, _>(|| StrRead::new(text))
+}
+
+/// Decode one message from JSON bytes (checked to be UTF-8 where it matters, in strings).
+pub fn decode_slice<T: Protocol>(bytes: &[u8]) -> Result<T, DecodeError> {
+    decode_from::<T, _>(|| SliceRead::new(bytes))
+}
+
+/// Encode a message as compact JSON with the tag first.
+///
+/// Fails only when a field's own `Serialize` impl fails (a `serialize_with` function returning
+/// an error, a map with keys JSON cannot represent).
+///
+/// ```
+/// use protocol_core::{Protocol, encode};
+///
+/// #[derive(Protocol)]
+/// #[protocol(rename_all = "snake_case")]
+/// enum ClientMsg {
+///     Message { text: String },
+/// }
+///
+/// let json = encode(&ClientMsg::Message { text: "hi".into() }).unwrap();
+/// assert_eq!(json, r#"{"type":"message","text":"hi"}"#);
+/// ```
+pub fn encode<T: Protocol>(msg: &T) -> Result<String, EncodeError> {
+    serde_json::to_string(msg).map_err(|source| EncodeError { type_name: msg.type_name(), source })
+}
+
+/// Encode a message into a byte buffer (appending), for callers that reuse buffers.
+pub fn encode_to_vec<T: Protocol>(msg: &T, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    serde_json::to_writer(&mut *buf, msg).map_err(|source| EncodeError { type_name: msg.type_name(), source })
+}
+
+/// A message could not be encoded.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode message of type \"{type_name}\": {source}")]
+pub struct EncodeError {
+    type_name: &'static str,
+    #[source]
+    source: serde_json::Error,
+}
+
+fn decode_from<'a, T: Protocol, R: Read<'a>>(read: impl Fn() -> R) -> Result<T, DecodeError> {
+    let bailed = Cell::new(false);
+    let mut de = serde_json::Deserializer::new(read());
+    let visitor = TaggedVisitor::<T> { not_first: NotFirst::Bail(&bailed), marker: PhantomData };
+    match de.deserialize_map(visitor).and_then(|v| de.end().map(|()| v)) {
+        Ok(v) => return Ok(v),
+        Err(_) if bailed.get() => {}
+        Err(e) => return Err(diagnose::<T, R>(&read, e)),
+    }
+    // The tag is not the first key: find it, then stream the fields with the tag known.
+    let tag = scan::<T, R>(&read)?;
+    let mut de = serde_json::Deserializer::new(read());
+    let seed = VariantSeed::<T> { tag: &tag, marker: PhantomData };
+    match seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v)) {
+        Ok(v) => Ok(v),
+        Err(e) => Err(diagnose::<T, R>(&read, e)),
+    }
+}
+
+/// Decodes the fields of a message whose tag is known, skipping the tag wherever it is.
+struct VariantSeed<'t, T> {
+    tag: &'t str,
+    marker: PhantomData<T>,
+}
+
+impl<'de, T: Protocol> DeserializeSeed<'de> for VariantSeed<'_, T> {
+    type Value = T;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Protocol> Visitor<'de> for VariantSeed<'_, T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        finish::<T, _>(self.tag, TagFiltered::new(map, T::TAG, OnTag::Skip))
+    }
+}
+
+/// What the structural scan found wrong before any field was looked at.
+enum ScanFault {
+    NotAnObject(&'static str),
+    MissingTag,
+    InvalidTag(String),
+    DuplicateTag,
+    UnknownType(String),
+}
+
+struct ScanVisitor<'f, T> {
+    fault: &'f RefCell<Option<ScanFault>>,
+    marker: PhantomData<T>,
+}
+
+impl<T> ScanVisitor<'_, T> {
+    fn fail<E: de::Error>(&self, fault: ScanFault) -> E {
+        *self.fault.borrow_mut() = Some(fault);
+        E::custom("invalid message structure")
+    }
+}
+
+impl<'de, T: Protocol> Visitor<'de> for ScanVisitor<'_, T> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<String, E> {
+        Err(self.fail(ScanFault::NotAnObject("a boolean")))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<String, E> {
+        Err(self.fail(ScanFault::NotAnObject("a number")))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<String, E> {
+        Err(self.fail(ScanFault::NotAnObject("a number")))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<String, E> {
+        Err(self.fail(ScanFault::NotAnObject("a number")))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<String, E> {
+        Err(self.fail(ScanFault::NotAnObject("a string")))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+        Err(self.fail(ScanFault::NotAnObject("null")))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+        Err(self.fail(ScanFault::NotAnObject("an array")))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<String, A::Error> {
+        let mut tag: Option<String> = None;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if key != T::TAG {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            if tag.is_some() {
+                return Err(self.fail(ScanFault::DuplicateTag));
+            }
+            match map.next_value::<serde_json::Value>()? {
+                serde_json::Value::String(t) => {
+                    if T::__variant_index(&t).is_none() && !T::HAS_OTHER {
+                        return Err(self.fail(ScanFault::UnknownType(t)));
+                    }
+                    tag = Some(t);
+                }
+                other => return Err(self.fail(ScanFault::InvalidTag(describe(&other)))),
+            }
+        }
+        tag.ok_or_else(|| self.fail(ScanFault::MissingTag))
+    }
+}
+
+fn describe(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "null".into(),
+        serde_json::Value::Bool(b) => format!("boolean `{b}`"),
+        serde_json::Value::Number(n) => format!("number `{n}`"),
+        serde_json::Value::String(s) => format!("string {s:?}"),
+        serde_json::Value::Array(_) => "an array".into(),
+        serde_json::Value::Object(_) => "an object".into(),
+    }
+}
+
+/// Check the message's structure and return its tag, or the structural error.
+fn scan<'a, T: Protocol, R: Read<'a>>(read: &impl Fn() -> R) -> Result<String, DecodeError> {
+    let fault = RefCell::new(None);
+    let mut de = serde_json::Deserializer::new(read());
+    let result = de
+        .deserialize_any(ScanVisitor::<T> { fault: &fault, marker: PhantomData })
+        .and_then(|v| de.end().map(|()| v));
+    match result {
+        Ok(tag) => Ok(tag),
+        Err(e) => Err(match fault.into_inner() {
+            Some(f) => from_fault::<T>(f, &e),
+            None => from_json_error(&e, None, None),
+        }),
+    }
+}
+
+fn from_fault<T: Protocol>(fault: ScanFault, e: &serde_json::Error) -> DecodeError {
+    let tag_pointer = Some(format!("/{}", escape_token(T::TAG)));
+    let (kind, pointer, tag) = match fault {
+        ScanFault::NotAnObject(found) => (DecodeErrorKind::NotAnObject { found }, Some(String::new()), None),
+        ScanFault::MissingTag => (
+            DecodeErrorKind::MissingTag { tag_field: T::TAG, expected: T::TYPES },
+            Some(String::new()),
+            None,
+        ),
+        ScanFault::InvalidTag(found) => (DecodeErrorKind::InvalidTag { found }, tag_pointer, None),
+        ScanFault::DuplicateTag => (DecodeErrorKind::DuplicateField { field: T::TAG.to_owned() }, tag_pointer, None),
+        ScanFault::UnknownType(tag) => (
+            DecodeErrorKind::UnknownType { tag: tag.clone(), expected: T::TYPES },
+            tag_pointer,
+            Some(tag),
+        ),
+    };
+    DecodeError { kind, pointer, line: e.line(), column: e.column(), tag, variant: None }
+}
+
+/// Work out a structured error for input that failed to decode.
+fn diagnose<'a, T: Protocol, R: Read<'a>>(read: &impl Fn() -> R, fast: serde_json::Error) -> DecodeError {
+    if matches!(fast.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof) {
+        return from_json_error(&fast, None, None);
+    }
+    let tag = match scan::<T, R>(read) {
+        Ok(tag) => tag,
+        Err(e) => return e,
+    };
+    let variant = T::meta_for(&tag).map(|m| m.name);
+    let mut track = serde_path_to_error::Track::new();
+    let mut de = serde_json::Deserializer::new(read());
+    let result = VariantSeed::<T> { tag: &tag, marker: PhantomData }
+        .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
+    let (err, path) = match result {
+        Err(e) => (e, track.path()),
+        // The tracked pass disagreeing with the fast one would be a bug; keep the fast error.
+        Ok(_) => (fast, serde_path_to_error::Track::new().path()),
+    };
+    let mut pointer = String::new();
+    for segment in &path {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+            serde_path_to_error::Segment::Map { key } | serde_path_to_error::Segment::Enum { variant: key } => {
+                pointer.push('/');
+                pointer.push_str(&escape_token(key));
+            }
+            serde_path_to_error::Segment::Unknown => {}
+        }
+    }
+    let mut error = from_json_error(&err, Some(pointer), variant);
+    error.tag = Some(tag);
+    error
+}
+
+/// Escape one JSON Pointer reference token (RFC 6901).
+fn escape_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// serde_json's message without its " at line L column C" suffix.
+fn bare_message(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    full.strip_suffix(&suffix).map(str::to_owned).unwrap_or(full)
+}
+
+/// The text between the first pair of backticks.
+fn quoted(s: &str) -> Option<&str> {
+    let start = s.find('`')? + 1;
+    let len = s[start..].find('`')?;
+    Some(&s[start..start + len])
+}
+
+fn from_json_error(e: &serde_json::Error, pointer: Option<String>, variant: Option<&'static str>) -> DecodeError {
+    let message = bare_message(e);
+    let mut pointer = pointer;
+    let kind = if message.starts_with("recursion limit exceeded") {
+        DecodeErrorKind::TooDeep { limit: 128 }
+    } else if matches!(e.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof) {
+        pointer = None;
+        DecodeErrorKind::Syntax { message }
+    } else if let Some(rest) = message.strip_prefix("missing field ") {
+        let field = quoted(rest).unwrap_or(rest).to_owned();
+        push_token(&mut pointer, &field);
+        DecodeErrorKind::MissingField { field }
+    } else if let Some(rest) = message.strip_prefix("unknown field ") {
+        let field = quoted(rest).unwrap_or(rest).to_owned();
+        push_token(&mut pointer, &field);
+        let expected = rest.split_once(", ").map(|(_, e)| e.to_owned()).unwrap_or_default();
+        DecodeErrorKind::UnknownField { field, expected }
+    } else if let Some(rest) = message.strip_prefix("duplicate field ") {
+        let field = quoted(rest).unwrap_or(rest).to_owned();
+        push_token(&mut pointer, &field);
+        DecodeErrorKind::DuplicateField { field }
+    } else {
+        let split = |prefix: &str| {
+            message
+                .strip_prefix(prefix)
+                .and_then(|r| r.rsplit_once(", expected "))
+                .map(|(found, expected)| (found.to_owned(), expected.to_owned()))
+        };
+        if let Some((found, expected)) = split("invalid type: ") {
+            DecodeErrorKind::InvalidField { problem: "type", expected, found, message }
+        } else if let Some((found, expected)) = split("invalid value: ") {
+            DecodeErrorKind::InvalidField { problem: "value", expected, found, message }
+        } else if let Some((found, expected)) = split("invalid length ") {
+            DecodeErrorKind::InvalidField { problem: "length", expected, found: format!("length {found}"), message }
+        } else {
+            DecodeErrorKind::InvalidField { problem: "value", expected: String::new(), found: String::new(), message }
+        }
+    };
+    DecodeError { kind, pointer, line: e.line(), column: e.column(), tag: None, variant }
+}
+
+fn push_token(pointer: &mut Option<String>, field: &str) {
+    let p = pointer.get_or_insert_with(String::new);
+    let token = format!("/{}", escape_token(field));
+    if !p.ends_with(&token) {
+        p.push_str(&token);
+    }
+}
+
+/// What went wrong in a [`DecodeError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeErrorKind {
+    /// The input is not valid JSON.
+    Syntax {
+        /// serde_json's description, e.g. "expected value".
+        message: String,
+    },
+    /// Arrays and objects nest deeper than the decoder's limit.
+    TooDeep {
+        /// The nesting limit.
+        limit: usize,
+    },
+    /// The message is valid JSON but not an object.
+    NotAnObject {
+        /// What it is instead, e.g. "an array".
+        found: &'static str,
+    },
+    /// The object has no tag field.
+    MissingTag {
+        /// The tag field's name.
+        tag_field: &'static str,
+        /// The message types the protocol knows.
+        expected: &'static [&'static str],
+    },
+    /// The tag's value is not a string.
+    InvalidTag {
+        /// What it is instead.
+        found: String,
+    },
+    /// The tag names no variant of the protocol.
+    UnknownType {
+        /// The tag as received.
+        tag: String,
+        /// The message types the protocol knows.
+        expected: &'static [&'static str],
+    },
+    /// A field (the tag included) appears twice.
+    DuplicateField {
+        /// The field's name.
+        field: String,
+    },
+    /// A required field is absent.
+    MissingField {
+        /// The field's name.
+        field: String,
+    },
+    /// A field the variant does not have, under `deny_unknown_fields`.
+    UnknownField {
+        /// The field's name.
+        field: String,
+        /// serde's list of the fields that are allowed, e.g. "expected one of `a`, `b`".
+        expected: String,
+    },
+    /// A field's value has the wrong type, is out of range or otherwise invalid.
+    InvalidField {
+        /// "type", "value" or "length".
+        problem: &'static str,
+        /// What the field's type accepts.
+        expected: String,
+        /// What was found.
+        found: String,
+        /// The underlying error message.
+        message: String,
+    },
+}
+
+/// A message failed to decode: what is wrong, where (JSON Pointer and line/column) and, when
+/// known, which message type it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    kind: DecodeErrorKind,
+    pointer: Option<String>,
+    line: usize,
+    column: usize,
+    tag: Option<String>,
+    variant: Option<&'static str>,
+}
+
+impl DecodeError {
+    /// What went wrong.
+    pub fn kind(&self) -> &DecodeErrorKind {
+        &self.kind
+    }
+
+    /// JSON Pointer (RFC 6901) to the faulty value: `""` for the whole message, `/text`,
+    /// `/items/3/id`. `None` for syntax errors, which are located by line and column.
+    pub fn pointer(&self) -> Option<&str> {
+        self.pointer.as_deref()
+    }
+
+    /// 1-based line of the fault in the input.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// 1-based column of the fault in the input.
+    pub fn column(&self) -> usize {
+        self.column
+    }
+
+    /// The message's tag, when it was read.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// The Rust name of the variant the message was decoded as, when the tag was known.
+    pub fn variant(&self) -> Option<&'static str> {
+        self.variant
+    }
+
+    /// The protocol error code for this failure: `invalid_json`, `unknown_type` or
+    /// `invalid_message`.
+    pub fn code(&self) -> &'static str {
+        match self.kind {
+            DecodeErrorKind::Syntax { .. } | DecodeErrorKind::TooDeep { .. } => ErrorCode::INVALID_JSON,
+            DecodeErrorKind::UnknownType { .. } => ErrorCode::UNKNOWN_TYPE,
+            _ => ErrorCode::INVALID_MESSAGE,
+        }
+    }
+
+    /// The protocol's error reply for this failure (`code`, `message`, `pointer`).
+    pub fn to_error_reply(&self) -> ErrorReply {
+        let reply = ErrorReply::new(self.code(), self.to_string());
+        match &self.pointer {
+            Some(p) if !p.is_empty() => reply.with_pointer(p.clone()),
+            _ => reply,
+        }
+    }
+
+    fn at(&self) -> String {
+        match self.pointer.as_deref() {
+            Some("") => "the root".to_owned(),
+            Some(p) => p.to_owned(),
+            None => format!("line {} column {}", self.line, self.column),
+        }
+    }
+
+    fn of_type(&self) -> String {
+        match &self.tag {
+            Some(t) => format!(" of message type \"{}\"", t.escape_debug()),
+            None => String::new(),
+        }
+    }
+}
+
+impl From<&DecodeError> for ErrorReply {
+    fn from(e: &DecodeError) -> Self {
+        e.to_error_reply()
+    }
+}
+
+impl From<DecodeError> for ErrorReply {
+    fn from(e: DecodeError) -> Self {
+        e.to_error_reply()
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            DecodeErrorKind::Syntax { message } => {
+                write!(f, "invalid JSON at line {} column {}: {message}", self.line, self.column)
+            }
+            DecodeErrorKind::TooDeep { limit } => write!(
+                f,
+                "message nests deeper than {limit} levels at line {} column {}",
+                self.line, self.column
+            ),
+            DecodeErrorKind::NotAnObject { found } => {
+                write!(f, "expected a JSON object at the root, found {found}")
+            }
+            DecodeErrorKind::MissingTag { tag_field, expected } => write!(
+                f,
+                "missing message type field \"{tag_field}\" at the root; expected one of: {}",
+                expected.join(", ")
+            ),
+            DecodeErrorKind::InvalidTag { found } => {
+                write!(f, "invalid message type at {}: expected a string, found {found}", self.at())
+            }
+            DecodeErrorKind::UnknownType { tag, expected } => write!(
+                f,
+                "unknown message type \"{}\" at {}; expected one of: {}",
+                tag.escape_debug(),
+                self.at(),
+                expected.join(", ")
+            ),
+            DecodeErrorKind::DuplicateField { .. } => {
+                write!(f, "duplicate field at {}{}", self.at(), self.of_type())
+            }
+            DecodeErrorKind::MissingField { .. } => {
+                write!(f, "missing required field {}{}", self.at(), self.of_type())
+            }
+            DecodeErrorKind::UnknownField { expected, .. } => {
+                write!(f, "unknown field {}{}", self.at(), self.of_type())?;
+                if !expected.is_empty() {
+                    write!(f, "; {expected}")?;
+                }
+                Ok(())
+            }
+            DecodeErrorKind::InvalidField { problem, expected, found, message } => {
+                if expected.is_empty() {
+                    write!(f, "invalid value for {}: {message}", self.at())
+                } else {
+                    write!(f, "invalid {problem} for {}: expected {expected}, found {found}", self.at())
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}

@@ -1,0 +1,66 @@
+//! Typed, `type`-tagged real-time message protocols.
+//!
+//! `#[derive(Protocol)]` on an enum is the single source of truth for one direction of a
+//! protocol: it defines the wire format (`{"type":"read","messageId":"abc123"}`), a JSON Schema
+//! that agrees with the decoder, and the metadata the runtime and the schema tooling use.
+//!
+//! ```
+//! use protocol_core::{Protocol, decode, encode};
+//!
+//! /// Messages a chat client sends.
+//! #[derive(Debug, PartialEq, Protocol)]
+//! #[protocol(rename_all = "snake_case", rename_all_fields = "camelCase")]
+//! enum ClientMsg {
+//!     /// Join a room.
+//!     Join { room: String },
+//!     /// Say something in a room.
+//!     Message { room: String, text: String },
+//!     /// Tell the author that a message was read.
+//!     Read { message_id: String },
+//! }
+//!
+//! let msg: ClientMsg = decode(r#"{"type":"read","messageId":"abc123"}"#)?;
+//! assert_eq!(msg, ClientMsg::Read { message_id: "abc123".into() });
+//! assert_eq!(encode(&msg)?, r#"{"type":"read","messageId":"abc123"}"#);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Wire format
+//!
+//! - One JSON object per message; the tag field (default `"type"`, `#[protocol(tag = "kind")]`)
+//!   names the variant and the variant's fields sit beside it. Unit variants are `{"type":"ping"}`;
+//!   a newtype variant of a struct flattens that struct's fields beside the tag.
+//! - Enum attributes: `tag`, `rename_all`, `rename_all_fields`, `deny_unknown_fields`.
+//!   Variant attributes: `rename`, `alias` (repeatable), `rename_all` (its fields),
+//!   `deny_unknown_fields`, `other` (the catch-all). Field attributes are serde's own
+//!   (`#[serde(rename, alias, default, skip_serializing_if, with, flatten, ...)]`) and mean exactly
+//!   what they mean in serde.
+//! - Decoding reads the tag first when it is the first key and streams the fields with no
+//!   intermediate tree; otherwise it finds the tag and streams in a second pass. Both give the same
+//!   values and the same errors.
+//! - Protocol enums are JSON-only and owned: no lifetime or type parameters.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[allow(unused_extern_crates)] // lets doctests and unit tests use `::protocol_core` paths
+extern crate self as protocol_core;
+
+mod codec;
+mod error;
+mod protocol;
+pub mod schema;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use codec::{DecodeError, DecodeErrorKind, EncodeError, decode, decode_slice, encode, encode_to_vec};
+pub use error::{ErrorCode, ErrorReply};
+pub use protocol::{Protocol, VariantKind, VariantMeta};
+pub use schema::schema_for;
+
+/// Derive [`Protocol`] (plus `Serialize`, `Deserialize` and `JsonSchema`) for a message enum.
+///
+/// See the [crate documentation](crate) for the wire format and the attributes.
+#[cfg(feature = "derive")]
+pub use protocol_derive::Protocol;

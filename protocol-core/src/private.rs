@@ -1,0 +1,318 @@
+//! Support code called by `#[derive(Protocol)]`. Not public API: it may change in any release.
+//!
+//! The macro stays thin: it emits per-variant structs and `match`es; the logic lives here, in
+//! ordinary tested functions.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer, StringDeserializer};
+use serde::de::{self, DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::protocol::Protocol;
+
+pub use schemars;
+pub use serde;
+pub use serde_json;
+
+pub use crate::schema::{newtype_variant_schema, other_variant_schema, protocol_schema, struct_variant_schema, unit_variant_schema};
+
+/// What the tagged visitor does when the first key is not the tag.
+#[derive(Clone, Copy)]
+pub(crate) enum NotFirst<'a> {
+    /// Buffer the entries losslessly (as raw JSON text) and replay them: the generic
+    /// `Deserialize` path, used when a protocol enum sits inside another type.
+    Buffer,
+    /// Stop and let `decode` re-read the input with the tag known: no buffering at all.
+    Bail(&'a Cell<bool>),
+}
+
+/// Deserialize a protocol enum from any self-describing deserializer.
+pub fn deserialize<'de, T: Protocol, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+    deserializer.deserialize_map(TaggedVisitor::<T> { not_first: NotFirst::Buffer, marker: PhantomData })
+}
+
+pub(crate) struct TaggedVisitor<'a, T> {
+    pub(crate) not_first: NotFirst<'a>,
+    pub(crate) marker: PhantomData<T>,
+}
+
+impl<'de, T: Protocol> Visitor<'de> for TaggedVisitor<'_, T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a JSON object with a \"{}\" field naming the message type", T::TAG)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        let Some(first) = map.next_key_seed(KeySeed)? else {
+            return Err(missing_tag::<T, A::Error>());
+        };
+        if first == T::TAG {
+            // The common case, and what `encode` writes: the fields stream straight into the
+            // variant's struct.
+            let tag = map.next_value_seed(TagSeed)?;
+            return finish::<T, _>(&tag, TagFiltered::new(map, T::TAG, OnTag::Reject));
+        }
+        match self.not_first {
+            NotFirst::Bail(flag) => {
+                flag.set(true);
+                Err(A::Error::custom("the tag is not the first key"))
+            }
+            NotFirst::Buffer => buffered::<T, A>(first, map),
+        }
+    }
+}
+
+/// Decode the rest of a message whose tag is known.
+pub(crate) fn finish<'de, T: Protocol, M: MapAccess<'de>>(tag: &str, map: M) -> Result<T, M::Error> {
+    match T::__variant_index(tag) {
+        Some(index) => T::__deserialize_variant(index, map),
+        None if T::HAS_OTHER => {
+            let mut raw: serde_json::Map<String, serde_json::Value> =
+                de::Deserialize::deserialize(MapAccessDeserializer::new(map))?;
+            raw.insert(T::TAG.to_owned(), serde_json::Value::String(tag.to_owned()));
+            T::__other(tag.to_owned(), serde_json::Value::Object(raw))
+                .ok_or_else(|| M::Error::custom("the catch-all variant rejected the message"))
+        }
+        None => Err(unknown_type::<T, M::Error>(tag)),
+    }
+}
+
+fn buffered<'de, T: Protocol, A: MapAccess<'de>>(first: Cow<'de, str>, mut map: A) -> Result<T, A::Error> {
+    // Raw JSON text keeps every number exactly (u64, i128, floats, arbitrary precision) and lets
+    // integer-keyed maps parse their keys, which serde's internal `Content` buffer does not.
+    let mut entries: Vec<(Cow<'de, str>, Box<RawValue>)> = Vec::new();
+    let mut tag: Option<Cow<'de, str>> = None;
+    let mut key = Some(first);
+    while let Some(k) = key {
+        if k == T::TAG {
+            if tag.is_some() {
+                return Err(duplicate_field(T::TAG));
+            }
+            tag = Some(map.next_value_seed(TagSeed)?);
+        } else {
+            entries.push((k, map.next_value()?));
+        }
+        key = map.next_key_seed(KeySeed)?;
+    }
+    let Some(tag) = tag else {
+        return Err(missing_tag::<T, A::Error>());
+    };
+    let replay = BufferedMap { entries: entries.iter(), value: None };
+    finish::<T, _>(&tag, replay).map_err(A::Error::custom)
+}
+
+struct BufferedMap<'x, 'de> {
+    entries: std::slice::Iter<'x, (Cow<'de, str>, Box<RawValue>)>,
+    value: Option<&'x RawValue>,
+}
+
+impl<'x> MapAccess<'x> for BufferedMap<'x, '_> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'x>>(&mut self, seed: K) -> Result<Option<K::Value>, Self::Error> {
+        match self.entries.next() {
+            Some((key, value)) => {
+                self.value = Some(value);
+                seed.deserialize(BorrowedStrDeserializer::new(key)).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'x>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
+        match self.value.take() {
+            Some(raw) => seed.deserialize(raw),
+            None => Err(serde_json::Error::custom("value requested before its key")),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.entries.len())
+    }
+}
+
+/// What [`TagFiltered`] does when the tag key turns up among the fields.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnTag {
+    /// The tag was read already: a second one is an error.
+    Reject,
+    /// The tag was validated by a scan: skip it.
+    Skip,
+}
+
+/// A map of a message's fields with the tag taken out, handed to the variant's struct.
+pub(crate) struct TagFiltered<M> {
+    inner: M,
+    tag: &'static str,
+    on_tag: OnTag,
+}
+
+impl<M> TagFiltered<M> {
+    pub(crate) fn new(inner: M, tag: &'static str, on_tag: OnTag) -> Self {
+        Self { inner, tag, on_tag }
+    }
+}
+
+impl<'de, M: MapAccess<'de>> MapAccess<'de> for TagFiltered<M> {
+    type Error = M::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Self::Error> {
+        loop {
+            let Some(key) = self.inner.next_key_seed(KeySeed)? else {
+                return Ok(None);
+            };
+            if key == self.tag {
+                match self.on_tag {
+                    OnTag::Reject => return Err(duplicate_field(self.tag)),
+                    OnTag::Skip => {
+                        self.inner.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                }
+            }
+            return match key {
+                Cow::Borrowed(k) => seed.deserialize(BorrowedStrDeserializer::new(k)),
+                Cow::Owned(k) => seed.deserialize(StringDeserializer::new(k)),
+            }
+            .map(Some);
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
+        self.inner.next_value_seed(seed)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+/// Reads a map key as a string, borrowed from the input when it has no escapes.
+pub(crate) struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(CowStrVisitor("a field name"))
+    }
+}
+
+/// Reads the tag's value, which must be a string.
+pub(crate) struct TagSeed;
+
+impl<'de> DeserializeSeed<'de> for TagSeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(CowStrVisitor("a string naming the message type"))
+    }
+}
+
+struct CowStrVisitor(&'static str);
+
+impl<'de> Visitor<'de> for CowStrVisitor {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+pub(crate) fn missing_tag<T: Protocol, E: de::Error>() -> E {
+    E::custom(format_args!(
+        "missing message type field \"{}\"; expected one of: {}",
+        T::TAG,
+        T::TYPES.join(", ")
+    ))
+}
+
+pub(crate) fn unknown_type<T: Protocol, E: de::Error>(tag: &str) -> E {
+    E::custom(format_args!(
+        "unknown message type \"{}\"; expected one of: {}",
+        tag.escape_debug(),
+        T::TYPES.join(", ")
+    ))
+}
+
+pub(crate) fn duplicate_field<E: de::Error>(field: &str) -> E {
+    E::custom(format_args!("duplicate field `{field}`"))
+}
+
+/// Decode a unit variant: no fields, extra ones ignored (like serde) or rejected.
+pub fn unit_variant<'de, M: MapAccess<'de>>(mut map: M, deny_unknown_fields: bool) -> Result<(), M::Error> {
+    while let Some(key) = map.next_key_seed(KeySeed)? {
+        if deny_unknown_fields {
+            return Err(M::Error::custom(format_args!(
+                "unknown field `{key}`, there are no fields"
+            )));
+        }
+        map.next_value::<IgnoredAny>()?;
+    }
+    Ok(())
+}
+
+/// Decode a struct variant's generated struct from the remaining fields.
+pub fn struct_variant<'de, S: de::Deserialize<'de>, M: MapAccess<'de>>(map: M) -> Result<S, M::Error> {
+    S::deserialize(MapAccessDeserializer::new(map))
+}
+
+/// Decode a newtype variant's inner struct; with `deny_unknown_fields`, any field the inner type
+/// ignored is an error, as it is for every other variant shape.
+pub fn newtype_variant<'de, S: de::Deserialize<'de>, M: MapAccess<'de>>(
+    map: M,
+    deny_unknown_fields: bool,
+) -> Result<S, M::Error> {
+    if !deny_unknown_fields {
+        return S::deserialize(MapAccessDeserializer::new(map));
+    }
+    let mut unknown: Option<String> = None;
+    let value = serde_ignored::deserialize(MapAccessDeserializer::new(map), |path| {
+        if unknown.is_none()
+            && let serde_ignored::Path::Map { parent: serde_ignored::Path::Root, key } = path
+        {
+            unknown = Some(key);
+        }
+    })?;
+    match unknown {
+        Some(key) => Err(M::Error::custom(format_args!("unknown field `{key}`"))),
+        None => Ok(value),
+    }
+}
+
+/// Serialize the catch-all variant: the tag it was received with, then the rest of the raw
+/// message (which already holds the tag when it came from the decoder).
+pub fn serialize_other<S: serde::Serializer>(
+    serializer: S,
+    tag_field: &str,
+    tag: &str,
+    raw: &serde_json::Value,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let fields = raw.as_object();
+    let mut map = serializer.serialize_map(None)?;
+    map.serialize_entry(tag_field, tag)?;
+    for (k, v) in fields.into_iter().flatten() {
+        if k != tag_field {
+            map.serialize_entry(k, v)?;
+        }
+    }
+    map.end()
+}

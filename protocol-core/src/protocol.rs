@@ -1,0 +1,132 @@
+//! The [`Protocol`] trait: what `#[derive(Protocol)]` implements for a message enum.
+
+use serde::Serialize;
+use serde::de::{DeserializeOwned, MapAccess};
+
+/// The shape of one variant on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VariantKind {
+    /// `Ping` -> `{"type":"ping"}`.
+    Unit,
+    /// `Message { text: String }` -> `{"type":"message","text":"hi"}`.
+    Struct,
+    /// `Read(ReadReceipt)` -> the struct's fields flattened beside the tag.
+    Newtype,
+    /// The `#[protocol(other)]` catch-all that keeps unknown messages whole.
+    Other,
+}
+
+/// Static facts about one variant, for logging, metrics, docs and the schema tooling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VariantMeta {
+    /// The Rust variant name, e.g. `"Message"`.
+    pub name: &'static str,
+    /// The wire name written by the encoder, e.g. `"message"`.
+    pub wire_name: &'static str,
+    /// Further wire names the decoder accepts for this variant.
+    pub aliases: &'static [&'static str],
+    /// The variant's doc comment, trimmed; empty when it has none.
+    pub doc: &'static str,
+    /// The variant's shape.
+    pub kind: VariantKind,
+    /// Whether unknown fields are rejected for this variant.
+    pub deny_unknown_fields: bool,
+    /// For a request: the wire name of the reply variant in the other direction's enum.
+    pub reply: Option<&'static str>,
+}
+
+impl VariantMeta {
+    #[doc(hidden)]
+    pub const fn __new(
+        name: &'static str,
+        wire_name: &'static str,
+        aliases: &'static [&'static str],
+        doc: &'static str,
+        kind: VariantKind,
+        deny_unknown_fields: bool,
+        reply: Option<&'static str>,
+    ) -> Self {
+        Self { name, wire_name, aliases, doc, kind, deny_unknown_fields, reply }
+    }
+
+    /// Whether this variant is a request that expects a reply.
+    pub fn is_request(&self) -> bool {
+        self.reply.is_some()
+    }
+}
+
+/// A `type`-tagged message enum, implemented by `#[derive(Protocol)]`.
+///
+/// The derive also implements [`serde::Serialize`], [`serde::Deserialize`] and
+/// [`schemars::JsonSchema`] for the wire format described in the crate docs.
+///
+/// ```
+/// use protocol_core::Protocol;
+///
+/// #[derive(Debug, PartialEq, Protocol)]
+/// #[protocol(rename_all = "snake_case", rename_all_fields = "camelCase")]
+/// enum ClientMsg {
+///     /// Mark a message as read.
+///     Read { message_id: String },
+///     Ping,
+/// }
+///
+/// assert_eq!(ClientMsg::TAG, "type");
+/// assert_eq!(ClientMsg::TYPES, &["read", "ping"]);
+/// let msg = ClientMsg::Read { message_id: "abc123".into() };
+/// assert_eq!(msg.type_name(), "read");
+/// assert_eq!(ClientMsg::VARIANTS[0].doc, "Mark a message as read.");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a protocol message enum",
+    label = "add `#[derive(protocol_core::Protocol)]` to `{Self}`"
+)]
+pub trait Protocol: Serialize + DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static {
+    /// The name of the tag field, `"type"` unless `#[protocol(tag = "...")]` says otherwise.
+    const TAG: &'static str;
+    /// The wire names of all variants in declaration order (the catch-all excluded).
+    const TYPES: &'static [&'static str];
+    /// Per-variant metadata in declaration order (the catch-all included, last or where declared).
+    const VARIANTS: &'static [VariantMeta];
+    /// Whether the enum has a `#[protocol(other)]` catch-all variant.
+    const HAS_OTHER: bool;
+
+    /// The wire name of this message's variant (for the catch-all: `"*"`, see [`Protocol::wire_tag`]).
+    fn type_name(&self) -> &'static str;
+
+    /// The tag this message carries on the wire; differs from [`Protocol::type_name`] only for
+    /// the catch-all variant, which keeps the unknown tag it was decoded from.
+    fn wire_tag(&self) -> &str {
+        self.type_name()
+    }
+
+    /// Metadata of this message's variant.
+    fn variant_meta(&self) -> &'static VariantMeta {
+        let name = self.type_name();
+        Self::VARIANTS
+            .iter()
+            .find(|v| v.wire_name == name)
+            .unwrap_or(&Self::VARIANTS[0])
+    }
+
+    /// Metadata of the variant with this wire name or alias.
+    fn meta_for(tag: &str) -> Option<&'static VariantMeta> {
+        Self::__variant_index(tag).map(|i| &Self::VARIANTS[i])
+    }
+
+    /// The JSON Schema (2020-12) of this protocol; see [`crate::schema_for`].
+    fn json_schema() -> serde_json::Value {
+        crate::schema::schema_for::<Self>()
+    }
+
+    #[doc(hidden)]
+    fn __variant_index(tag: &str) -> Option<usize>;
+
+    #[doc(hidden)]
+    fn __deserialize_variant<'de, M: MapAccess<'de>>(index: usize, map: M) -> Result<Self, M::Error>;
+
+    #[doc(hidden)]
+    fn __other(tag: String, raw: serde_json::Value) -> Option<Self>;
+}

@@ -1,0 +1,226 @@
+//! JSON Schema (2020-12) of a protocol, derived from the same enum as the decoder.
+//!
+//! One subschema per variant under `oneOf`, each an object with the tag as a `const` (or an
+//! `enum` of the wire name and its aliases), `title` = variant name, `description` = doc comment,
+//! and `additionalProperties: false` exactly when the decoder rejects unknown fields. Integer
+//! bounds come from the Rust types; schemars' non-standard `format` values (`uint8`, `int64`,
+//! `double`, ...) are replaced by `minimum`/`maximum` so `ajv --strict` accepts the schema.
+
+use schemars::transform::{RecursiveTransform, Transform};
+use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings};
+use serde_json::{Map, Value, json};
+
+use crate::protocol::{Protocol, VariantMeta};
+
+/// The JSON Schema of a protocol enum (or of any [`JsonSchema`] type) as a JSON value.
+///
+/// ```
+/// use protocol_core::{Protocol, schema_for};
+///
+/// #[derive(Protocol)]
+/// #[protocol(rename_all = "snake_case")]
+/// enum ClientMsg {
+///     Typing { room: String, active: bool },
+/// }
+///
+/// let schema = schema_for::<ClientMsg>();
+/// assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+/// let typing = &schema["oneOf"][0];
+/// assert_eq!(typing["title"], "Typing");
+/// assert_eq!(typing["properties"]["type"]["const"], "typing");
+/// assert_eq!(typing["required"], serde_json::json!(["type", "room", "active"]));
+/// ```
+pub fn schema_for<T: JsonSchema + ?Sized>() -> Value {
+    generator().into_root_schema_for::<T>().to_value()
+}
+
+/// The schema generator every protocol schema is made with: draft 2020-12, the deserialize
+/// contract (what the decoder accepts), and the strict-format transform.
+pub fn generator() -> SchemaGenerator {
+    SchemaSettings::draft2020_12()
+        .for_deserialize()
+        .with_transform(RecursiveTransform(strict_formats as fn(&mut Schema)))
+        .into_generator()
+}
+
+/// Formats defined by JSON Schema 2020-12; any other `format` is removed.
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Replace schemars' numeric `format` values by bounds, and drop any other non-standard format.
+fn strict_formats(schema: &mut Schema) {
+    let Some(obj) = schema.as_object_mut() else { return };
+    let Some(format) = obj.get("format").and_then(Value::as_str) else { return };
+    if STANDARD_FORMATS.contains(&format) {
+        return;
+    }
+    let bounds: Option<(Value, Value)> = match format {
+        "int8" => Some((i8::MIN.into(), i8::MAX.into())),
+        "int16" => Some((i16::MIN.into(), i16::MAX.into())),
+        "int32" => Some((i32::MIN.into(), i32::MAX.into())),
+        "int64" => Some((i64::MIN.into(), i64::MAX.into())),
+        "int" => Some(((isize::MIN as i64).into(), (isize::MAX as i64).into())),
+        "uint8" => Some((0.into(), u8::MAX.into())),
+        "uint16" => Some((0.into(), u16::MAX.into())),
+        "uint32" => Some((0.into(), u32::MAX.into())),
+        "uint64" => Some((0.into(), u64::MAX.into())),
+        "uint" => Some((0.into(), (usize::MAX as u64).into())),
+        "uint128" => Some((0.into(), Value::Null)),
+        _ => None,
+    };
+    if let Some((min, max)) = bounds {
+        obj.entry("minimum").or_insert(min);
+        if !max.is_null() {
+            obj.entry("maximum").or_insert(max);
+        }
+    }
+    obj.remove("format");
+}
+
+fn tag_property(meta: &VariantMeta) -> Value {
+    if meta.aliases.is_empty() {
+        json!({ "const": meta.wire_name })
+    } else {
+        let mut names = vec![meta.wire_name];
+        names.extend_from_slice(meta.aliases);
+        json!({ "enum": names })
+    }
+}
+
+/// Put the tag into an object schema of a variant's fields, plus title and description.
+fn tagged_object(mut fields: Schema, tag: &str, meta: &VariantMeta) -> Schema {
+    let obj = fields.ensure_object();
+    let mut out = Map::new();
+    out.insert("title".into(), meta.name.into());
+    if !meta.doc.is_empty() {
+        out.insert("description".into(), meta.doc.into());
+    }
+    out.insert("type".into(), "object".into());
+    let mut properties = match obj.remove("properties") {
+        Some(Value::Object(p)) => p,
+        _ => Map::new(),
+    };
+    properties.insert(tag.to_owned(), tag_property(meta));
+    let mut required = vec![Value::from(tag)];
+    if let Some(Value::Array(r)) = obj.remove("required") {
+        required.extend(r);
+    }
+    out.insert("properties".into(), Value::Object(properties));
+    out.insert("required".into(), Value::Array(required));
+    if meta.deny_unknown_fields {
+        out.insert("additionalProperties".into(), false.into());
+    }
+    // Keep whatever else the fields' schema says (additionalProperties of an inner type that
+    // denies unknown fields, patternProperties of a flattened map, ...), but not its own
+    // title/description, which describe the generated struct rather than the message.
+    for (k, v) in std::mem::take(obj) {
+        if matches!(k.as_str(), "title" | "description" | "type" | "$schema") {
+            continue;
+        }
+        out.entry(k).or_insert(v);
+    }
+    Schema::from(out)
+}
+
+/// Schema of a unit variant: just the tag.
+pub fn unit_variant_schema(tag: &str, meta: &VariantMeta) -> Schema {
+    tagged_object(Schema::default(), tag, meta)
+}
+
+/// Schema of a struct variant, from the schema of its generated fields struct.
+pub fn struct_variant_schema(fields: Schema, tag: &str, meta: &VariantMeta) -> Schema {
+    tagged_object(fields, tag, meta)
+}
+
+/// Schema of a newtype variant, from the inner struct's own (inlined) schema.
+pub fn newtype_variant_schema(inner: Schema, tag: &str, meta: &VariantMeta) -> Schema {
+    tagged_object(inner, tag, meta)
+}
+
+/// Schema of the catch-all variant: any object whose tag is a string naming no known variant.
+pub fn other_variant_schema(tag: &str, meta: &VariantMeta, known: &[&str]) -> Schema {
+    let mut props = Map::new();
+    props.insert(tag.to_owned(), json!({ "type": "string", "not": { "enum": known } }));
+    let mut out = Map::new();
+    out.insert("title".into(), meta.name.into());
+    let doc = if meta.doc.is_empty() {
+        "Any message with a type this protocol does not know; it is kept whole."
+    } else {
+        meta.doc
+    };
+    out.insert("description".into(), doc.into());
+    out.insert("type".into(), "object".into());
+    out.insert("properties".into(), Value::Object(props));
+    out.insert("required".into(), json!([tag]));
+    Schema::from(out)
+}
+
+/// The whole protocol: `oneOf` the variants, a discriminator hint when every variant has a
+/// fixed tag, and the strict-format transform applied to everything this generator holds, so
+/// the result is strict-valid wherever it is embedded.
+pub fn protocol_schema<T: Protocol>(generator: &mut SchemaGenerator, doc: &str, variants: Vec<Schema>) -> Schema {
+    let mut out = Map::new();
+    if !doc.is_empty() {
+        out.insert("description".into(), doc.into());
+    }
+    out.insert("type".into(), "object".into());
+    out.insert("oneOf".into(), Value::Array(variants.into_iter().map(Schema::to_value).collect()));
+    if !T::HAS_OTHER {
+        out.insert("discriminator".into(), json!({ "propertyName": T::TAG }));
+    }
+    out.insert("required".into(), json!([T::TAG]));
+    let mut schema = Schema::from(out);
+    let mut transform = RecursiveTransform(strict_formats as fn(&mut Schema));
+    transform.transform(&mut schema);
+    for def in generator.definitions_mut().values_mut() {
+        if let Ok(s) = <&mut Schema>::try_from(def) {
+            transform.transform(s);
+        }
+    }
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_formats_become_bounds() {
+        let mut s = Schema::from(
+            json!({ "type": "integer", "format": "uint8", "minimum": 0, "maximum": 255 }).as_object().unwrap().clone(),
+        );
+        strict_formats(&mut s);
+        assert_eq!(s.to_value(), json!({ "type": "integer", "minimum": 0, "maximum": 255 }));
+
+        let mut s = Schema::from(json!({ "type": "integer", "format": "int64" }).as_object().unwrap().clone());
+        strict_formats(&mut s);
+        assert_eq!(s.to_value(), json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX }));
+
+        let mut s = Schema::from(json!({ "type": "number", "format": "double" }).as_object().unwrap().clone());
+        strict_formats(&mut s);
+        assert_eq!(s.to_value(), json!({ "type": "number" }));
+
+        let mut s = Schema::from(json!({ "type": "string", "format": "uuid" }).as_object().unwrap().clone());
+        strict_formats(&mut s);
+        assert_eq!(s.to_value(), json!({ "type": "string", "format": "uuid" }));
+    }
+}

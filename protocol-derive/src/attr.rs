@@ -1,0 +1,335 @@
+//! Every `#[protocol(...)]` attribute parsed once into typed fields. Setting one twice is an
+//! error, not an overwrite; unknown keys are errors that list the allowed ones.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+use syn::meta::ParseNestedMeta;
+use syn::{Attribute, LitStr, Token};
+
+use crate::case::RenameRule;
+use crate::ctxt::Ctxt;
+
+/// An attribute value that may be set at most once.
+pub struct Attr<'c, T> {
+    cx: &'c Ctxt,
+    name: &'static str,
+    value: Option<T>,
+}
+
+impl<'c, T> Attr<'c, T> {
+    fn none(cx: &'c Ctxt, name: &'static str) -> Self {
+        Attr { cx, name, value: None }
+    }
+
+    fn set<A: ToTokens>(&mut self, tokens: A, value: T) {
+        if self.value.is_some() {
+            self.cx.error_spanned_by(tokens, format!("duplicate protocol attribute `{}`", self.name));
+        } else {
+            self.value = Some(value);
+        }
+    }
+
+    fn get(self) -> Option<T> {
+        self.value
+    }
+}
+
+const CONTAINER_KEYS: &str = "tag, rename_all, rename_all_fields, deny_unknown_fields, handler, handler_default";
+const VARIANT_KEYS: &str = "rename, alias, rename_all, deny_unknown_fields, other, reply";
+
+/// Attributes on the enum.
+pub struct Container {
+    pub tag: Option<String>,
+    pub rename_all: Option<RenameRule>,
+    pub rename_all_fields: Option<RenameRule>,
+    pub deny_unknown_fields: bool,
+    pub handler: Option<syn::Ident>,
+    pub handler_default: bool,
+}
+
+/// Attributes on a variant.
+pub struct Variant {
+    pub rename: Option<String>,
+    pub aliases: Vec<LitStr>,
+    pub rename_all: Option<RenameRule>,
+    pub deny_unknown_fields: bool,
+    pub other: bool,
+    pub reply: Option<syn::Ident>,
+}
+
+fn get_lit_str(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
+    let value = meta.value()?;
+    value.parse::<LitStr>()
+}
+
+fn parse_rule(cx: &Ctxt, lit: &LitStr) -> Option<RenameRule> {
+    match RenameRule::from_str(&lit.value()) {
+        Ok(rule) => Some(rule),
+        Err(e) => {
+            cx.error_spanned_by(lit, e);
+            None
+        }
+    }
+}
+
+fn key_name(meta: &ParseNestedMeta<'_>) -> String {
+    meta.path.to_token_stream().to_string().replace(' ', "")
+}
+
+/// Reject `#[serde(...)]` where only `#[protocol(...)]` means something.
+fn reject_serde(cx: &Ctxt, attrs: &[Attribute], what: &str) {
+    for attr in attrs {
+        if attr.path().is_ident("serde") {
+            cx.error_spanned_by(
+                attr,
+                format!("`#[serde(...)]` has no effect on {what}; use `#[protocol(...)]` here (serde attributes belong on fields)"),
+            );
+        }
+    }
+}
+
+impl Container {
+    pub fn from_ast(cx: &Ctxt, attrs: &[Attribute]) -> Self {
+        let mut tag = Attr::none(cx, "tag");
+        let mut rename_all = Attr::none(cx, "rename_all");
+        let mut rename_all_fields = Attr::none(cx, "rename_all_fields");
+        let mut deny = Attr::none(cx, "deny_unknown_fields");
+        let mut handler = Attr::none(cx, "handler");
+        let mut handler_default = Attr::none(cx, "handler_default");
+        reject_serde(cx, attrs, "the enum");
+        for attr in attrs.iter().filter(|a| a.path().is_ident("protocol")) {
+            let result = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("tag") {
+                    let s = get_lit_str(&meta)?;
+                    if s.value().is_empty() {
+                        cx.error_spanned_by(&s, "the tag field name must not be empty");
+                    }
+                    tag.set(&meta.path, s.value());
+                } else if meta.path.is_ident("rename_all") {
+                    let s = get_lit_str(&meta)?;
+                    if let Some(rule) = parse_rule(cx, &s) {
+                        rename_all.set(&meta.path, rule);
+                    }
+                } else if meta.path.is_ident("rename_all_fields") {
+                    let s = get_lit_str(&meta)?;
+                    if let Some(rule) = parse_rule(cx, &s) {
+                        rename_all_fields.set(&meta.path, rule);
+                    }
+                } else if meta.path.is_ident("deny_unknown_fields") {
+                    deny.set(&meta.path, ());
+                } else if meta.path.is_ident("handler") {
+                    let s = get_lit_str(&meta)?;
+                    match s.parse::<syn::Ident>() {
+                        Ok(ident) => handler.set(&meta.path, ident),
+                        Err(_) => cx.error_spanned_by(&s, "`handler` must name a trait, e.g. \"ChatHandler\""),
+                    }
+                } else if meta.path.is_ident("handler_default") {
+                    handler_default.set(&meta.path, ());
+                } else {
+                    return Err(meta.error(format_args!(
+                        "unknown protocol attribute `{}` on the enum, expected one of: {CONTAINER_KEYS}",
+                        key_name(&meta)
+                    )));
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                cx.syn_error(e);
+            }
+        }
+        Container {
+            tag: tag.get(),
+            rename_all: rename_all.get(),
+            rename_all_fields: rename_all_fields.get(),
+            deny_unknown_fields: deny.get().is_some(),
+            handler: handler.get(),
+            handler_default: handler_default.get().is_some(),
+        }
+    }
+}
+
+impl Variant {
+    pub fn from_ast(cx: &Ctxt, attrs: &[Attribute]) -> Self {
+        let mut rename = Attr::none(cx, "rename");
+        let mut rename_all = Attr::none(cx, "rename_all");
+        let mut deny = Attr::none(cx, "deny_unknown_fields");
+        let mut other = Attr::none(cx, "other");
+        let mut reply = Attr::none(cx, "reply");
+        let mut aliases = Vec::new();
+        reject_serde(cx, attrs, "a variant");
+        for attr in attrs.iter().filter(|a| a.path().is_ident("protocol")) {
+            let result = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("rename") {
+                    let s = get_lit_str(&meta)?;
+                    rename.set(&meta.path, s.value());
+                } else if meta.path.is_ident("alias") {
+                    aliases.push(get_lit_str(&meta)?);
+                } else if meta.path.is_ident("rename_all") {
+                    let s = get_lit_str(&meta)?;
+                    if let Some(rule) = parse_rule(cx, &s) {
+                        rename_all.set(&meta.path, rule);
+                    }
+                } else if meta.path.is_ident("deny_unknown_fields") {
+                    deny.set(&meta.path, ());
+                } else if meta.path.is_ident("other") {
+                    other.set(&meta.path, ());
+                } else if meta.path.is_ident("reply") {
+                    let value = meta.value()?;
+                    let ident: syn::Ident = if value.peek(LitStr) {
+                        let s: LitStr = value.parse()?;
+                        s.parse()?
+                    } else {
+                        value.parse()?
+                    };
+                    reply.set(&meta.path, ident);
+                } else {
+                    return Err(meta.error(format_args!(
+                        "unknown protocol attribute `{}` on a variant, expected one of: {VARIANT_KEYS}",
+                        key_name(&meta)
+                    )));
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                cx.syn_error(e);
+            }
+        }
+        Variant {
+            rename: rename.get(),
+            aliases,
+            rename_all: rename_all.get(),
+            deny_unknown_fields: deny.get().is_some(),
+            other: other.get().is_some(),
+            reply: reply.get(),
+        }
+    }
+}
+
+/// How a field serializes through `&T` in the generated borrowing struct.
+pub enum SerializeWith {
+    /// `#[serde(with = "module")]`: `module::serialize`.
+    Module(syn::Path),
+    /// `#[serde(serialize_with = "function")]`.
+    Function(syn::Path),
+}
+
+/// What the derive needs to know about a field's `#[serde(...)]` attributes.
+pub struct Field {
+    /// The serialized name when `rename = "..."` or `rename(serialize = "...")` sets it.
+    pub rename: Option<String>,
+    /// `skip_serializing_if = "path"`.
+    pub skip_serializing_if: Option<syn::Path>,
+    /// `with` / `serialize_with`.
+    pub serialize_with: Option<SerializeWith>,
+    /// The field is `flatten`ed.
+    pub flatten: bool,
+    /// The serde items that keep their meaning on a borrowing struct (rename, skip, flatten, ...).
+    pub ser_items: Vec<TokenStream>,
+    /// Attributes forwarded unchanged to the owned deserialize/schema struct.
+    pub forwarded: Vec<Attribute>,
+}
+
+/// serde field attributes that only matter when deserializing.
+const DE_ONLY: &[&str] = &["alias", "default", "skip_deserializing", "deserialize_with", "borrow", "bound"];
+
+impl Field {
+    pub fn from_ast(cx: &Ctxt, attrs: &[Attribute]) -> Self {
+        let mut out = Field {
+            rename: None,
+            skip_serializing_if: None,
+            serialize_with: None,
+            flatten: false,
+            ser_items: Vec::new(),
+            forwarded: Vec::new(),
+        };
+        for attr in attrs {
+            if attr.path().is_ident("protocol") {
+                cx.error_spanned_by(
+                    attr,
+                    "`#[protocol(...)]` is not used on fields; field attributes are serde's: #[serde(rename, alias, default, skip_serializing_if, with, flatten, ...)]",
+                );
+                continue;
+            }
+            if attr.path().is_ident("doc") || attr.path().is_ident("schemars") {
+                out.forwarded.push(attr.clone());
+                continue;
+            }
+            if !attr.path().is_ident("serde") {
+                continue;
+            }
+            out.forwarded.push(attr.clone());
+            let result = attr.parse_nested_meta(|meta| {
+                let name = key_name(&meta);
+                if meta.input.peek(Token![=]) {
+                    let expr: syn::Expr = meta.value()?.parse()?;
+                    let lit = match &expr {
+                        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.clone()),
+                        _ => None,
+                    };
+                    let path_of = |lit: &Option<LitStr>| -> syn::Result<syn::Path> {
+                        match lit {
+                            Some(s) => s.parse::<syn::Path>(),
+                            None => Err(syn::Error::new_spanned(&expr, format!("`{name}` expects a string literal"))),
+                        }
+                    };
+                    match name.as_str() {
+                        "with" => out.serialize_with = Some(SerializeWith::Module(path_of(&lit)?)),
+                        "serialize_with" => out.serialize_with = Some(SerializeWith::Function(path_of(&lit)?)),
+                        "skip_serializing_if" => out.skip_serializing_if = Some(path_of(&lit)?),
+                        n if DE_ONLY.contains(&n) => {}
+                        n => {
+                            if n == "rename" {
+                                out.rename = lit.as_ref().map(LitStr::value);
+                            }
+                            let path = &meta.path;
+                            out.ser_items.push(quote!(#path = #expr));
+                        }
+                    }
+                } else if meta.input.peek(syn::token::Paren) {
+                    let content;
+                    syn::parenthesized!(content in meta.input);
+                    let inner: TokenStream = content.parse()?;
+                    if name == "rename" {
+                        // rename(serialize = "a", deserialize = "b")
+                        let parsed = syn::parse::Parser::parse2(
+                            |input: syn::parse::ParseStream<'_>| {
+                                let mut ser = None;
+                                while !input.is_empty() {
+                                    let key: syn::Ident = input.parse()?;
+                                    input.parse::<Token![=]>()?;
+                                    let v: LitStr = input.parse()?;
+                                    if key == "serialize" {
+                                        ser = Some(v.value());
+                                    }
+                                    if input.peek(Token![,]) {
+                                        input.parse::<Token![,]>()?;
+                                    }
+                                }
+                                Ok(ser)
+                            },
+                            inner.clone(),
+                        )?;
+                        out.rename = parsed;
+                    }
+                    if !DE_ONLY.contains(&name.as_str()) {
+                        let path = &meta.path;
+                        out.ser_items.push(quote!(#path(#inner)));
+                    }
+                } else {
+                    if name == "flatten" {
+                        out.flatten = true;
+                    }
+                    if !DE_ONLY.contains(&name.as_str()) {
+                        let path = &meta.path;
+                        out.ser_items.push(quote!(#path));
+                    }
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                cx.syn_error(e);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,118 @@
+//! Rules that involve more than one attribute or variant.
+
+use std::collections::HashMap;
+
+use crate::ast::{Container, Style};
+use crate::ctxt::Ctxt;
+
+pub fn check(cx: &Ctxt, cont: &Container<'_>) {
+    check_generics(cx, cont);
+    check_not_empty(cx, cont);
+    check_other(cx, cont);
+    check_wire_names(cx, cont);
+    check_tag_collisions(cx, cont);
+    check_unsupported(cx, cont);
+}
+
+fn check_generics(cx: &Ctxt, cont: &Container<'_>) {
+    let generics = &cont.input.generics;
+    if !generics.params.is_empty() || generics.where_clause.is_some() {
+        cx.error_spanned_by(
+            generics,
+            "#[derive(Protocol)] does not support generic or lifetime parameters: protocol messages are owned, concrete types (use `String` rather than `&str`, and one enum per protocol)",
+        );
+    }
+}
+
+fn check_not_empty(cx: &Ctxt, cont: &Container<'_>) {
+    if cont.variants.iter().all(|v| v.attrs.other) {
+        cx.error_spanned_by(cont.ident, "a protocol needs at least one message type: add a variant");
+    }
+}
+
+fn check_other(cx: &Ctxt, cont: &Container<'_>) {
+    let mut seen = false;
+    for v in cont.variants.iter().filter(|v| v.attrs.other) {
+        if seen {
+            cx.error_spanned_by(v.ident, "only one variant can be `#[protocol(other)]`: it catches every unknown message type");
+        }
+        seen = true;
+        if v.attrs.rename.is_some() || !v.attrs.aliases.is_empty() || v.attrs.reply.is_some() {
+            cx.error_spanned_by(v.ident, "the `#[protocol(other)]` variant has no wire name of its own: remove `rename`, `alias` and `reply`");
+        }
+        let shape_ok = match &v.style {
+            Style::Struct(fields) => {
+                fields.len() == 2 && fields.iter().any(|f| f.ident.is_some_and(|i| i == "raw"))
+            }
+            _ => false,
+        };
+        if !shape_ok {
+            cx.error_spanned_by(
+                v.original,
+                "the `#[protocol(other)]` variant must look like `Unknown { r#type: String, raw: serde_json::Value }`: one field receives the unknown tag, `raw` the whole message",
+            );
+        }
+    }
+}
+
+fn check_wire_names(cx: &Ctxt, cont: &Container<'_>) {
+    let mut names: HashMap<String, &syn::Ident> = HashMap::new();
+    for v in cont.variants.iter().filter(|v| !v.attrs.other) {
+        let mut own = vec![(v.wire_name.clone(), None)];
+        own.extend(v.attrs.aliases.iter().map(|a| (a.value(), Some(a))));
+        for (name, lit) in own {
+            if name.is_empty() {
+                cx.error_spanned_by(v.ident, "a message type name must not be empty");
+            }
+            if let Some(first) = names.get(&name) {
+                let message = format!("message type \"{name}\" is used twice: by `{first}` and by `{}` (after renames and aliases); each wire name must name one variant", v.ident);
+                match lit {
+                    Some(lit) => cx.error_spanned_by(lit, message),
+                    None => cx.error_spanned_by(v.ident, message),
+                }
+            } else {
+                names.insert(name, v.ident);
+            }
+        }
+    }
+}
+
+fn check_tag_collisions(cx: &Ctxt, cont: &Container<'_>) {
+    for v in cont.variants.iter().filter(|v| !v.attrs.other) {
+        let Style::Struct(fields) = &v.style else { continue };
+        for f in fields {
+            if f.attrs.flatten {
+                continue;
+            }
+            if f.wire_name(v.field_rule).as_deref() == Some(cont.tag.as_str()) {
+                cx.error_spanned_by(
+                    f.original,
+                    format!("field is serialized as \"{}\", which is the tag field; rename the field or choose another tag with #[protocol(tag = \"...\")]", cont.tag),
+                );
+            }
+        }
+    }
+}
+
+/// Attributes whose behaviour lives in the dispatch layer, not yet generated.
+pub fn check_unsupported(cx: &Ctxt, cont: &Container<'_>) {
+    if let Some(h) = &cont.attrs.handler {
+        cx.error_spanned_by(h, "`handler` is not supported yet");
+    }
+    if cont.attrs.handler_default {
+        cx.error_spanned_by(cont.ident, "`handler_default` is not supported yet");
+    }
+    for v in &cont.variants {
+        if let Some(r) = &v.attrs.reply {
+            cx.error_spanned_by(r, "`reply` is not supported yet");
+        }
+        if let Style::Newtype(f) = &v.style
+            && f.original.attrs.iter().any(|a| a.path().is_ident("serde"))
+        {
+            cx.error_spanned_by(
+                f.original,
+                "serde attributes on a newtype variant's field have no effect; put them on the fields of the inner struct",
+            );
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! Code generation. Everything is emitted inside `const _: () = { ... };` with absolute paths,
+//! and every piece of logic lives in `::protocol_core::__private`: the macro emits per-variant
+//! structs (so serde's own derive gives field attributes their exact serde meaning) and `match`es.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::LitStr;
+
+use crate::ast::{Container, Field, Style, Variant};
+use crate::attr::SerializeWith;
+
+const SERDE_CRATE: &str = "::protocol_core::__private::serde";
+const SCHEMARS_CRATE: &str = "::protocol_core::__private::schemars";
+
+fn private() -> TokenStream {
+    quote!(::protocol_core::__private)
+}
+
+/// The per-variant code pieces.
+#[derive(Default)]
+struct Pieces {
+    items: Vec<TokenStream>,
+    ser_arms: Vec<TokenStream>,
+    de_arms: Vec<TokenStream>,
+    index_arms: Vec<TokenStream>,
+    type_name_arms: Vec<TokenStream>,
+    meta_arms: Vec<TokenStream>,
+    metas: Vec<TokenStream>,
+    schemas: Vec<TokenStream>,
+    types: Vec<String>,
+    other: Option<TokenStream>,
+    wire_tag_arm: Option<TokenStream>,
+}
+
+pub fn expand(cont: &Container<'_>) -> TokenStream {
+    let p = private();
+    let ident = cont.ident;
+    let tag = &cont.tag;
+    let mut pieces = Pieces::default();
+
+    pieces.items.push(quote! {
+        #[derive(#p::serde::Serialize)]
+        #[serde(crate = #SERDE_CRATE)]
+        struct __Unit {
+            #[serde(rename = #tag)]
+            __tag: &'static str,
+        }
+    });
+
+    for (index, v) in cont.variants.iter().enumerate() {
+        expand_variant(cont, v, index, &mut pieces);
+    }
+
+    let Pieces {
+        items,
+        ser_arms,
+        de_arms,
+        index_arms,
+        type_name_arms,
+        meta_arms,
+        metas,
+        schemas,
+        types,
+        other,
+        wire_tag_arm,
+    } = pieces;
+    let name = ident.to_string();
+    let enum_doc = crate::ast::doc_of(&cont.input.attrs);
+    let has_other = other.is_some();
+    let other_body = other.unwrap_or_else(|| quote!(::core::option::Option::None));
+    let wire_tag_fn = wire_tag_arm.map(|arm| {
+        quote! {
+            fn wire_tag(&self) -> &str {
+                match self {
+                    #arm
+                    _ => ::protocol_core::Protocol::type_name(self),
+                }
+            }
+        }
+    });
+
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, non_snake_case, dead_code, clippy::ptr_arg, clippy::trivially_copy_pass_by_ref)]
+        const _: () = {
+            #(#items)*
+
+            #[automatically_derived]
+            impl #p::serde::Serialize for #ident {
+                fn serialize<__S: #p::serde::Serializer>(&self, __serializer: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+                    match self {
+                        #(#ser_arms)*
+                    }
+                }
+            }
+
+            #[automatically_derived]
+            impl<'de> #p::serde::Deserialize<'de> for #ident {
+                fn deserialize<__D: #p::serde::Deserializer<'de>>(__deserializer: __D) -> ::core::result::Result<Self, __D::Error> {
+                    #p::deserialize::<Self, __D>(__deserializer)
+                }
+            }
+
+            #[automatically_derived]
+            impl #p::schemars::JsonSchema for #ident {
+                fn schema_name() -> ::std::borrow::Cow<'static, str> {
+                    ::std::borrow::Cow::Borrowed(#name)
+                }
+                fn schema_id() -> ::std::borrow::Cow<'static, str> {
+                    ::std::borrow::Cow::Borrowed(::core::concat!(::core::module_path!(), "::", #name))
+                }
+                fn json_schema(__gen: &mut #p::schemars::SchemaGenerator) -> #p::schemars::Schema {
+                    let __variants = ::std::vec![#(#schemas),*];
+                    #p::protocol_schema::<Self>(__gen, #enum_doc, __variants)
+                }
+            }
+
+            #[automatically_derived]
+            impl ::protocol_core::Protocol for #ident {
+                const TAG: &'static str = #tag;
+                const TYPES: &'static [&'static str] = &[#(#types),*];
+                const VARIANTS: &'static [::protocol_core::VariantMeta] = &[#(#metas),*];
+                const HAS_OTHER: bool = #has_other;
+
+                fn type_name(&self) -> &'static str {
+                    match self {
+                        #(#type_name_arms)*
+                    }
+                }
+
+                #wire_tag_fn
+
+                fn variant_meta(&self) -> &'static ::protocol_core::VariantMeta {
+                    match self {
+                        #(#meta_arms)*
+                    }
+                }
+
+                fn __variant_index(__tag: &str) -> ::core::option::Option<usize> {
+                    match __tag {
+                        #(#index_arms)*
+                        _ => ::core::option::Option::None,
+                    }
+                }
+
+                fn __deserialize_variant<'de, __M: #p::serde::de::MapAccess<'de>>(
+                    __index: usize,
+                    __map: __M,
+                ) -> ::core::result::Result<Self, __M::Error> {
+                    match __index {
+                        #(#de_arms)*
+                        _ => ::core::result::Result::Err(<__M::Error as #p::serde::de::Error>::custom("variant index out of range")),
+                    }
+                }
+
+                fn __other(__tag: ::std::string::String, __raw: #p::serde_json::Value) -> ::core::option::Option<Self> {
+                    #other_body
+                }
+            }
+        };
+    }
+}
+
+fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut Pieces) {
+    let p = private();
+    let ident = cont.ident;
+    let vident = v.ident;
+    let tag = &cont.tag;
+    let wire = &v.wire_name;
+    let deny = v.deny_unknown_fields;
+    let name = vident.to_string();
+    let doc = &v.doc;
+    let aliases: Vec<String> = v.attrs.aliases.iter().map(LitStr::value).collect();
+    let reply = match &v.attrs.reply {
+        Some(r) => {
+            let r = r.to_string();
+            quote!(::core::option::Option::Some(#r))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let meta = |kind: TokenStream, wire: &str| {
+        quote! {
+            ::protocol_core::VariantMeta::__new(#name, #wire, &[#(#aliases),*], #doc, ::protocol_core::VariantKind::#kind, #deny, #reply)
+        }
+    };
+    out.meta_arms.push(quote!(#ident::#vident { .. } => &<Self as ::protocol_core::Protocol>::VARIANTS[#index],));
+    let meta_ref = quote!(&<#ident as ::protocol_core::Protocol>::VARIANTS[#index]);
+
+    if v.attrs.other {
+        let (tag_field, raw_field) = other_fields(v);
+        out.metas.push(meta(quote!(Other), "*"));
+        out.type_name_arms.push(quote!(#ident::#vident { .. } => "*",));
+        out.wire_tag_arm = Some(quote!(#ident::#vident { #tag_field, .. } => #tag_field.as_str(),));
+        out.ser_arms.push(quote! {
+            #ident::#vident { #tag_field, #raw_field } => #p::serialize_other(__serializer, #tag, #tag_field, #raw_field),
+        });
+        out.other = Some(quote!(::core::option::Option::Some(#ident::#vident { #tag_field: __tag, #raw_field: __raw })));
+        out.schemas.push(quote!(#p::other_variant_schema(#tag, #meta_ref, <#ident as ::protocol_core::Protocol>::TYPES)));
+        return;
+    }
+
+    out.types.push(wire.clone());
+    let names = std::iter::once(wire.clone()).chain(aliases.iter().cloned());
+    out.index_arms.push(quote!(#(#names)|* => ::core::option::Option::Some(#index),));
+    out.type_name_arms.push(quote!(#ident::#vident { .. } => #wire,));
+
+    match &v.style {
+        Style::Unit => {
+            out.metas.push(meta(quote!(Unit), wire));
+            out.ser_arms.push(quote! {
+                #ident::#vident => #p::serde::Serialize::serialize(&__Unit { __tag: #wire }, __serializer),
+            });
+            out.de_arms.push(quote!(#index => #p::unit_variant(__map, #deny).map(|()| #ident::#vident),));
+            out.schemas.push(quote!(#p::unit_variant_schema(#tag, #meta_ref)));
+        }
+        Style::Newtype(field) => {
+            out.metas.push(meta(quote!(Newtype), wire));
+            let ty = field.ty;
+            let ser = format_ident!("__Ser_{}", vident);
+            out.items.push(quote! {
+                #[derive(#p::serde::Serialize)]
+                #[serde(crate = #SERDE_CRATE)]
+                struct #ser<'__a> {
+                    #[serde(rename = #tag)]
+                    __tag: &'static str,
+                    #[serde(flatten)]
+                    __inner: &'__a #ty,
+                }
+            });
+            out.ser_arms.push(quote! {
+                #ident::#vident(__inner) => #p::serde::Serialize::serialize(&#ser { __tag: #wire, __inner }, __serializer),
+            });
+            out.de_arms.push(quote!(#index => #p::newtype_variant::<#ty, __M>(__map, #deny).map(#ident::#vident),));
+            out.schemas.push(quote! {
+                #p::newtype_variant_schema(<#ty as #p::schemars::JsonSchema>::json_schema(__gen), #tag, #meta_ref)
+            });
+        }
+        Style::Struct(fields) => {
+            out.metas.push(meta(quote!(Struct), wire));
+            expand_struct_variant(cont, v, fields, index, out);
+            let de = format_ident!("__De_{}", vident);
+            out.schemas.push(quote! {
+                #p::struct_variant_schema(<#de as #p::schemars::JsonSchema>::json_schema(__gen), #tag, #meta_ref)
+            });
+        }
+    }
+}
+
+fn other_fields(v: &Variant<'_>) -> (TokenStream, TokenStream) {
+    let Style::Struct(fields) = &v.style else {
+        return (quote!(r#type), quote!(raw));
+    };
+    let raw = fields.iter().find(|f| f.ident.is_some_and(|i| i == "raw"));
+    let tag = fields.iter().find(|f| f.ident.is_some_and(|i| i != "raw"));
+    match (tag.and_then(|f| f.ident), raw.and_then(|f| f.ident)) {
+        (Some(t), Some(r)) => (quote!(#t), quote!(#r)),
+        _ => (quote!(r#type), quote!(raw)),
+    }
+}
+
+fn expand_struct_variant(cont: &Container<'_>, v: &Variant<'_>, fields: &[Field<'_>], index: usize, out: &mut Pieces) {
+    let p = private();
+    let ident = cont.ident;
+    let vident = v.ident;
+    let tag = &cont.tag;
+    let wire = &v.wire_name;
+    let de = format_ident!("__De_{}", vident);
+    let ser = format_ident!("__Ser_{}", vident);
+
+    let rename_all = v.field_rule.map(|rule| {
+        let rule = rule.name();
+        quote!(#[serde(rename_all = #rule)])
+    });
+    let deny = v.deny_unknown_fields.then(|| quote!(#[serde(deny_unknown_fields)]));
+
+    let idents: Vec<&syn::Ident> = fields.iter().filter_map(|f| f.ident).collect();
+    let de_fields = fields.iter().map(|f| {
+        let attrs = &f.attrs.forwarded;
+        let fident = f.ident;
+        let ty = f.ty;
+        quote!(#(#attrs)* #fident: #ty,)
+    });
+    let ser_fields = fields.iter().map(|f| {
+        let fident = f.ident;
+        let ty = f.ty;
+        let mut items = f.attrs.ser_items.clone();
+        let field_name = fident.map(|i| i.to_string().trim_start_matches("r#").to_owned()).unwrap_or_default();
+        if let Some(path) = &f.attrs.skip_serializing_if {
+            let helper = format_ident!("__skip_{}_{}", vident, field_name);
+            let helper_str = LitStr::new(&helper.to_string(), Span::call_site());
+            out.items.push(quote! {
+                fn #helper(__v: &&#ty) -> bool {
+                    #path(*__v)
+                }
+            });
+            items.push(quote!(skip_serializing_if = #helper_str));
+        }
+        if let Some(with) = &f.attrs.serialize_with {
+            let helper = format_ident!("__ser_{}_{}", vident, field_name);
+            let helper_str = LitStr::new(&helper.to_string(), Span::call_site());
+            let call = match with {
+                SerializeWith::Module(m) => quote!(#m::serialize(*__v, __s)),
+                SerializeWith::Function(f) => quote!(#f(*__v, __s)),
+            };
+            out.items.push(quote! {
+                fn #helper<__S: #p::serde::Serializer>(__v: &&#ty, __s: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+                    #call
+                }
+            });
+            items.push(quote!(serialize_with = #helper_str));
+        }
+        let attr = (!items.is_empty()).then(|| quote!(#[serde(#(#items),*)]));
+        quote!(#attr #fident: &'__a #ty,)
+    });
+    let ser_fields: Vec<TokenStream> = ser_fields.collect();
+
+    out.items.push(quote! {
+        #[derive(#p::serde::Deserialize, #p::schemars::JsonSchema)]
+        #[serde(crate = #SERDE_CRATE)]
+        #[schemars(crate = #SCHEMARS_CRATE)]
+        #rename_all
+        #deny
+        struct #de {
+            #(#de_fields)*
+        }
+
+        #[derive(#p::serde::Serialize)]
+        #[serde(crate = #SERDE_CRATE)]
+        #rename_all
+        struct #ser<'__a> {
+            #[serde(rename = #tag)]
+            __tag: &'static str,
+            #(#ser_fields)*
+        }
+    });
+    out.ser_arms.push(quote! {
+        #ident::#vident { #(#idents),* } => #p::serde::Serialize::serialize(&#ser { __tag: #wire, #(#idents),* }, __serializer),
+    });
+    out.de_arms.push(quote! {
+        #index => #p::struct_variant::<#de, __M>(__map).map(|__v| #ident::#vident { #(#idents: __v.#idents),* }),
+    });
+}
+
+/// What is emitted next to the errors when the input is invalid: impls with the right names
+/// and no behaviour, so the user sees the real error and not a cascade of "trait not
+/// implemented" errors wherever the enum is used.
+pub fn fallback(input: &syn::DeriveInput) -> TokenStream {
+    if !input.generics.params.is_empty() || !matches!(input.data, syn::Data::Enum(_)) {
+        return TokenStream::new();
+    }
+    let p = private();
+    let ident = &input.ident;
+    let name = ident.to_string();
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            impl #p::serde::Serialize for #ident {
+                fn serialize<__S: #p::serde::Serializer>(&self, _: __S) -> ::core::result::Result<__S::Ok, __S::Error> {
+                    ::core::unreachable!()
+                }
+            }
+            impl<'de> #p::serde::Deserialize<'de> for #ident {
+                fn deserialize<__D: #p::serde::Deserializer<'de>>(_: __D) -> ::core::result::Result<Self, __D::Error> {
+                    ::core::unreachable!()
+                }
+            }
+            impl #p::schemars::JsonSchema for #ident {
+                fn schema_name() -> ::std::borrow::Cow<'static, str> {
+                    ::std::borrow::Cow::Borrowed(#name)
+                }
+                fn json_schema(_: &mut #p::schemars::SchemaGenerator) -> #p::schemars::Schema {
+                    ::core::unreachable!()
+                }
+            }
+            impl ::protocol_core::Protocol for #ident {
+                const TAG: &'static str = "type";
+                const TYPES: &'static [&'static str] = &[];
+                const VARIANTS: &'static [::protocol_core::VariantMeta] = &[];
+                const HAS_OTHER: bool = false;
+                fn type_name(&self) -> &'static str {
+                    ::core::unreachable!()
+                }
+                fn __variant_index(_: &str) -> ::core::option::Option<usize> {
+                    ::core::unreachable!()
+                }
+                fn __deserialize_variant<'de, __M: #p::serde::de::MapAccess<'de>>(_: usize, _: __M) -> ::core::result::Result<Self, __M::Error> {
+                    ::core::unreachable!()
+                }
+                fn __other(_: ::std::string::String, _: #p::serde_json::Value) -> ::core::option::Option<Self> {
+                    ::core::unreachable!()
+                }
+            }
+        };
+    }
+}
