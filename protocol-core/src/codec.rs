@@ -13,8 +13,8 @@ use std::marker::PhantomData;
 use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::de::{Read, SliceRead, StrRead};
 
-use crate::error::{ErrorCode, ErrorReply};
 use crate::__private::{KeySeed, NotFirst, OnTag, TagFiltered, TaggedVisitor, finish};
+use crate::error::{ErrorCode, ErrorReply};
 use crate::protocol::Protocol;
 
 /// Decode one message from JSON text.
@@ -67,12 +67,18 @@ pub fn decode_slice<T: Protocol>(bytes: &[u8]) -> Result<T, DecodeError> {
 /// assert_eq!(json, r#"{"type":"message","text":"hi"}"#);
 /// ```
 pub fn encode<T: Protocol>(msg: &T) -> Result<String, EncodeError> {
-    serde_json::to_string(msg).map_err(|source| EncodeError { type_name: msg.type_name(), source })
+    serde_json::to_string(msg).map_err(|source| EncodeError {
+        type_name: msg.type_name(),
+        source,
+    })
 }
 
 /// Encode a message into a byte buffer (appending), for callers that reuse buffers.
 pub fn encode_to_vec<T: Protocol>(msg: &T, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
-    serde_json::to_writer(&mut *buf, msg).map_err(|source| EncodeError { type_name: msg.type_name(), source })
+    serde_json::to_writer(&mut *buf, msg).map_err(|source| EncodeError {
+        type_name: msg.type_name(),
+        source,
+    })
 }
 
 /// A message could not be encoded.
@@ -87,8 +93,14 @@ pub struct EncodeError {
 fn decode_from<'a, T: Protocol, R: Read<'a>>(read: impl Fn() -> R) -> Result<T, DecodeError> {
     let bailed = Cell::new(false);
     let mut de = serde_json::Deserializer::new(read());
-    let visitor = TaggedVisitor::<T> { not_first: NotFirst::Bail(&bailed), marker: PhantomData };
-    match de.deserialize_map(visitor).and_then(|v| de.end().map(|()| v)) {
+    let visitor = TaggedVisitor::<T> {
+        not_first: NotFirst::Bail(&bailed),
+        marker: PhantomData,
+    };
+    match de
+        .deserialize_map(visitor)
+        .and_then(|v| de.end().map(|()| v))
+    {
         Ok(v) => return Ok(v),
         Err(_) if bailed.get() => {}
         Err(e) => return Err(diagnose::<T, R>(&read, e)),
@@ -96,7 +108,10 @@ fn decode_from<'a, T: Protocol, R: Read<'a>>(read: impl Fn() -> R) -> Result<T, 
     // The tag is not the first key: find it, then stream the fields with the tag known.
     let tag = scan::<T, R>(&read)?;
     let mut de = serde_json::Deserializer::new(read());
-    let seed = VariantSeed::<T> { tag: &tag, marker: PhantomData };
+    let seed = VariantSeed::<T> {
+        tag: &tag,
+        marker: PhantomData,
+    };
     match seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v)) {
         Ok(v) => Ok(v),
         Err(e) => Err(diagnose::<T, R>(&read, e)),
@@ -219,7 +234,10 @@ fn scan<'a, T: Protocol, R: Read<'a>>(read: &impl Fn() -> R) -> Result<String, D
     let fault = RefCell::new(None);
     let mut de = serde_json::Deserializer::new(read());
     let result = de
-        .deserialize_any(ScanVisitor::<T> { fault: &fault, marker: PhantomData })
+        .deserialize_any(ScanVisitor::<T> {
+            fault: &fault,
+            marker: PhantomData,
+        })
         .and_then(|v| de.end().map(|()| v));
     match result {
         Ok(tag) => Ok(tag),
@@ -233,28 +251,53 @@ fn scan<'a, T: Protocol, R: Read<'a>>(read: &impl Fn() -> R) -> Result<String, D
 fn from_fault<T: Protocol>(fault: ScanFault, e: &serde_json::Error) -> DecodeError {
     let tag_pointer = Some(format!("/{}", escape_token(T::TAG)));
     let (kind, pointer, tag) = match fault {
-        ScanFault::NotAnObject(found) => (DecodeErrorKind::NotAnObject { found }, Some(String::new()), None),
+        ScanFault::NotAnObject(found) => (
+            DecodeErrorKind::NotAnObject { found },
+            Some(String::new()),
+            None,
+        ),
         ScanFault::MissingTag => (
-            DecodeErrorKind::MissingTag { tag_field: T::TAG, expected: T::TYPES },
+            DecodeErrorKind::MissingTag {
+                tag_field: T::TAG,
+                expected: T::TYPES,
+            },
             Some(String::new()),
             None,
         ),
         ScanFault::InvalidTag(found) => (DecodeErrorKind::InvalidTag { found }, tag_pointer, None),
-        ScanFault::DuplicateTag => (DecodeErrorKind::DuplicateField { field: T::TAG.to_owned() }, tag_pointer, None),
+        ScanFault::DuplicateTag => (
+            DecodeErrorKind::DuplicateField {
+                field: T::TAG.to_owned(),
+            },
+            tag_pointer,
+            None,
+        ),
         ScanFault::UnknownType(tag) => (
-            DecodeErrorKind::UnknownType { tag: tag.clone(), expected: T::TYPES },
+            DecodeErrorKind::UnknownType {
+                tag: tag.clone(),
+                expected: T::TYPES,
+            },
             tag_pointer,
             Some(tag),
         ),
     };
-    DecodeError { kind, pointer, line: e.line(), column: e.column(), tag, variant: None }
+    DecodeError {
+        kind,
+        pointer,
+        line: e.line(),
+        column: e.column(),
+        tag,
+        variant: None,
+    }
 }
 
 /// Work out a structured error for input that failed to decode.
-fn diagnose<'a, T: Protocol, R: Read<'a>>(read: &impl Fn() -> R, fast: serde_json::Error) -> DecodeError {
-    if matches!(fast.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof) {
-        return from_json_error(&fast, None, None);
-    }
+fn diagnose<'a, T: Protocol, R: Read<'a>>(
+    read: &impl Fn() -> R,
+    fast: serde_json::Error,
+) -> DecodeError {
+    // A valid-JSON check comes first: some of serde_json's "syntax" errors are about values
+    // (a map key that is not a number), and those deserve a pointer.
     let tag = match scan::<T, R>(read) {
         Ok(tag) => tag,
         Err(e) => return e,
@@ -262,8 +305,11 @@ fn diagnose<'a, T: Protocol, R: Read<'a>>(read: &impl Fn() -> R, fast: serde_jso
     let variant = T::meta_for(&tag).map(|m| m.name);
     let mut track = serde_path_to_error::Track::new();
     let mut de = serde_json::Deserializer::new(read());
-    let result = VariantSeed::<T> { tag: &tag, marker: PhantomData }
-        .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
+    let result = VariantSeed::<T> {
+        tag: &tag,
+        marker: PhantomData,
+    }
+    .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));
     let (err, path) = match result {
         Err(e) => (e, track.path()),
         // The tracked pass disagreeing with the fast one would be a bug; keep the fast error.
@@ -273,7 +319,8 @@ fn diagnose<'a, T: Protocol, R: Read<'a>>(read: &impl Fn() -> R, fast: serde_jso
     for segment in &path {
         match segment {
             serde_path_to_error::Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
-            serde_path_to_error::Segment::Map { key } | serde_path_to_error::Segment::Enum { variant: key } => {
+            serde_path_to_error::Segment::Map { key }
+            | serde_path_to_error::Segment::Enum { variant: key } => {
                 pointer.push('/');
                 pointer.push_str(&escape_token(key));
             }
@@ -294,7 +341,9 @@ fn escape_token(token: &str) -> String {
 fn bare_message(e: &serde_json::Error) -> String {
     let full = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
-    full.strip_suffix(&suffix).map(str::to_owned).unwrap_or(full)
+    full.strip_suffix(&suffix)
+        .map(str::to_owned)
+        .unwrap_or(full)
 }
 
 /// The text between the first pair of backticks.
@@ -304,12 +353,20 @@ fn quoted(s: &str) -> Option<&str> {
     Some(&s[start..start + len])
 }
 
-fn from_json_error(e: &serde_json::Error, pointer: Option<String>, variant: Option<&'static str>) -> DecodeError {
+fn from_json_error(
+    e: &serde_json::Error,
+    pointer: Option<String>,
+    variant: Option<&'static str>,
+) -> DecodeError {
     let message = bare_message(e);
     let mut pointer = pointer;
     let kind = if message.starts_with("recursion limit exceeded") {
         DecodeErrorKind::TooDeep { limit: 128 }
-    } else if matches!(e.classify(), serde_json::error::Category::Syntax | serde_json::error::Category::Eof) {
+    } else if matches!(
+        e.classify(),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+    ) && (pointer.is_none() || is_lexical(&message))
+    {
         pointer = None;
         DecodeErrorKind::Syntax { message }
     } else if let Some(rest) = message.strip_prefix("missing field ") {
@@ -319,7 +376,10 @@ fn from_json_error(e: &serde_json::Error, pointer: Option<String>, variant: Opti
     } else if let Some(rest) = message.strip_prefix("unknown field ") {
         let field = quoted(rest).unwrap_or(rest).to_owned();
         push_token(&mut pointer, &field);
-        let expected = rest.split_once(", ").map(|(_, e)| e.to_owned()).unwrap_or_default();
+        let expected = rest
+            .split_once(", ")
+            .map(|(_, e)| e.to_owned())
+            .unwrap_or_default();
         DecodeErrorKind::UnknownField { field, expected }
     } else if let Some(rest) = message.strip_prefix("duplicate field ") {
         let field = quoted(rest).unwrap_or(rest).to_owned();
@@ -333,16 +393,51 @@ fn from_json_error(e: &serde_json::Error, pointer: Option<String>, variant: Opti
                 .map(|(found, expected)| (found.to_owned(), expected.to_owned()))
         };
         if let Some((found, expected)) = split("invalid type: ") {
-            DecodeErrorKind::InvalidField { problem: "type", expected, found, message }
+            DecodeErrorKind::InvalidField {
+                problem: "type",
+                expected,
+                found,
+                message,
+            }
         } else if let Some((found, expected)) = split("invalid value: ") {
-            DecodeErrorKind::InvalidField { problem: "value", expected, found, message }
+            DecodeErrorKind::InvalidField {
+                problem: "value",
+                expected,
+                found,
+                message,
+            }
         } else if let Some((found, expected)) = split("invalid length ") {
-            DecodeErrorKind::InvalidField { problem: "length", expected, found: format!("length {found}"), message }
+            DecodeErrorKind::InvalidField {
+                problem: "length",
+                expected,
+                found: format!("length {found}"),
+                message,
+            }
         } else {
-            DecodeErrorKind::InvalidField { problem: "value", expected: String::new(), found: String::new(), message }
+            DecodeErrorKind::InvalidField {
+                problem: "value",
+                expected: String::new(),
+                found: String::new(),
+                message,
+            }
         }
     };
-    DecodeError { kind, pointer, line: e.line(), column: e.column(), tag: None, variant }
+    DecodeError {
+        kind,
+        pointer,
+        line: e.line(),
+        column: e.column(),
+        tag: None,
+        variant,
+    }
+}
+
+/// serde_json errors about the text of a string (bad UTF-8, escapes, control characters) are
+/// JSON syntax errors even when they surface while a typed field is being read.
+fn is_lexical(message: &str) -> bool {
+    ["unicode", "escape", "control character", "surrogate"]
+        .iter()
+        .any(|w| message.contains(w))
 }
 
 fn push_token(pointer: &mut Option<String>, field: &str) {
@@ -350,6 +445,17 @@ fn push_token(pointer: &mut Option<String>, field: &str) {
     let token = format!("/{}", escape_token(field));
     if !p.ends_with(&token) {
         p.push_str(&token);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_token;
+
+    #[test]
+    fn pointer_tokens_are_escaped() {
+        assert_eq!(escape_token("a/b~c"), "a~1b~0c");
+        assert_eq!(escape_token("plain"), "plain");
     }
 }
 
@@ -469,7 +575,9 @@ impl DecodeError {
     /// `invalid_message`.
     pub fn code(&self) -> &'static str {
         match self.kind {
-            DecodeErrorKind::Syntax { .. } | DecodeErrorKind::TooDeep { .. } => ErrorCode::INVALID_JSON,
+            DecodeErrorKind::Syntax { .. } | DecodeErrorKind::TooDeep { .. } => {
+                ErrorCode::INVALID_JSON
+            }
             DecodeErrorKind::UnknownType { .. } => ErrorCode::UNKNOWN_TYPE,
             _ => ErrorCode::INVALID_MESSAGE,
         }
@@ -516,7 +624,11 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             DecodeErrorKind::Syntax { message } => {
-                write!(f, "invalid JSON at line {} column {}: {message}", self.line, self.column)
+                write!(
+                    f,
+                    "invalid JSON at line {} column {}: {message}",
+                    self.line, self.column
+                )
             }
             DecodeErrorKind::TooDeep { limit } => write!(
                 f,
@@ -526,13 +638,20 @@ impl fmt::Display for DecodeError {
             DecodeErrorKind::NotAnObject { found } => {
                 write!(f, "expected a JSON object at the root, found {found}")
             }
-            DecodeErrorKind::MissingTag { tag_field, expected } => write!(
+            DecodeErrorKind::MissingTag {
+                tag_field,
+                expected,
+            } => write!(
                 f,
                 "missing message type field \"{tag_field}\" at the root; expected one of: {}",
                 expected.join(", ")
             ),
             DecodeErrorKind::InvalidTag { found } => {
-                write!(f, "invalid message type at {}: expected a string, found {found}", self.at())
+                write!(
+                    f,
+                    "invalid message type at {}: expected a string, found {found}",
+                    self.at()
+                )
             }
             DecodeErrorKind::UnknownType { tag, expected } => write!(
                 f,
@@ -554,11 +673,20 @@ impl fmt::Display for DecodeError {
                 }
                 Ok(())
             }
-            DecodeErrorKind::InvalidField { problem, expected, found, message } => {
+            DecodeErrorKind::InvalidField {
+                problem,
+                expected,
+                found,
+                message,
+            } => {
                 if expected.is_empty() {
                     write!(f, "invalid value for {}: {message}", self.at())
                 } else {
-                    write!(f, "invalid {problem} for {}: expected {expected}, found {found}", self.at())
+                    write!(
+                        f,
+                        "invalid {problem} for {}: expected {expected}, found {found}",
+                        self.at()
+                    )
                 }
             }
         }

@@ -49,7 +49,11 @@ pub struct ErrorReply {
 impl ErrorReply {
     /// An error with a code (`snake_case`) and a message for humans.
     pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), pointer: None }
+        Self {
+            code: code.into(),
+            message: message.into(),
+            pointer: None,
+        }
     }
 
     /// `invalid_message` pointing at a field: the usual answer to a failed validation.

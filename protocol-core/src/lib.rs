@@ -54,7 +54,9 @@ pub mod schema;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use codec::{DecodeError, DecodeErrorKind, EncodeError, decode, decode_slice, encode, encode_to_vec};
+pub use codec::{
+    DecodeError, DecodeErrorKind, EncodeError, decode, decode_slice, encode, encode_to_vec,
+};
 pub use error::{ErrorCode, ErrorReply};
 pub use protocol::{Protocol, VariantKind, VariantMeta};
 pub use schema::schema_for;

@@ -18,7 +18,10 @@ pub use schemars;
 pub use serde;
 pub use serde_json;
 
-pub use crate::schema::{newtype_variant_schema, other_variant_schema, protocol_schema, struct_variant_schema, unit_variant_schema};
+pub use crate::schema::{
+    newtype_variant_schema, other_variant_schema, protocol_schema, struct_variant_schema,
+    unit_variant_schema,
+};
 
 /// What the tagged visitor does when the first key is not the tag.
 #[derive(Clone, Copy)]
@@ -32,7 +35,10 @@ pub(crate) enum NotFirst<'a> {
 
 /// Deserialize a protocol enum from any self-describing deserializer.
 pub fn deserialize<'de, T: Protocol, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
-    deserializer.deserialize_map(TaggedVisitor::<T> { not_first: NotFirst::Buffer, marker: PhantomData })
+    deserializer.deserialize_map(TaggedVisitor::<T> {
+        not_first: NotFirst::Buffer,
+        marker: PhantomData,
+    })
 }
 
 pub(crate) struct TaggedVisitor<'a, T> {
@@ -44,7 +50,11 @@ impl<'de, T: Protocol> Visitor<'de> for TaggedVisitor<'_, T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a JSON object with a \"{}\" field naming the message type", T::TAG)
+        write!(
+            f,
+            "a JSON object with a \"{}\" field naming the message type",
+            T::TAG
+        )
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
@@ -68,7 +78,10 @@ impl<'de, T: Protocol> Visitor<'de> for TaggedVisitor<'_, T> {
 }
 
 /// Decode the rest of a message whose tag is known.
-pub(crate) fn finish<'de, T: Protocol, M: MapAccess<'de>>(tag: &str, map: M) -> Result<T, M::Error> {
+pub(crate) fn finish<'de, T: Protocol, M: MapAccess<'de>>(
+    tag: &str,
+    map: M,
+) -> Result<T, M::Error> {
     match T::__variant_index(tag) {
         Some(index) => T::__deserialize_variant(index, map),
         None if T::HAS_OTHER => {
@@ -82,7 +95,10 @@ pub(crate) fn finish<'de, T: Protocol, M: MapAccess<'de>>(tag: &str, map: M) -> 
     }
 }
 
-fn buffered<'de, T: Protocol, A: MapAccess<'de>>(first: Cow<'de, str>, mut map: A) -> Result<T, A::Error> {
+fn buffered<'de, T: Protocol, A: MapAccess<'de>>(
+    first: Cow<'de, str>,
+    mut map: A,
+) -> Result<T, A::Error> {
     // Raw JSON text keeps every number exactly (u64, i128, floats, arbitrary precision) and lets
     // integer-keyed maps parse their keys, which serde's internal `Content` buffer does not.
     let mut entries: Vec<(Cow<'de, str>, Box<RawValue>)> = Vec::new();
@@ -102,7 +118,10 @@ fn buffered<'de, T: Protocol, A: MapAccess<'de>>(first: Cow<'de, str>, mut map: 
     let Some(tag) = tag else {
         return Err(missing_tag::<T, A::Error>());
     };
-    let replay = BufferedMap { entries: entries.iter(), value: None };
+    let replay = BufferedMap {
+        entries: entries.iter(),
+        value: None,
+    };
     finish::<T, _>(&tag, replay).map_err(A::Error::custom)
 }
 
@@ -114,17 +133,24 @@ struct BufferedMap<'x, 'de> {
 impl<'x> MapAccess<'x> for BufferedMap<'x, '_> {
     type Error = serde_json::Error;
 
-    fn next_key_seed<K: DeserializeSeed<'x>>(&mut self, seed: K) -> Result<Option<K::Value>, Self::Error> {
+    fn next_key_seed<K: DeserializeSeed<'x>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
         match self.entries.next() {
             Some((key, value)) => {
                 self.value = Some(value);
-                seed.deserialize(BorrowedStrDeserializer::new(key)).map(Some)
+                seed.deserialize(BorrowedStrDeserializer::new(key))
+                    .map(Some)
             }
             None => Ok(None),
         }
     }
 
-    fn next_value_seed<V: DeserializeSeed<'x>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
+    fn next_value_seed<V: DeserializeSeed<'x>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
         match self.value.take() {
             Some(raw) => seed.deserialize(raw),
             None => Err(serde_json::Error::custom("value requested before its key")),
@@ -161,7 +187,10 @@ impl<M> TagFiltered<M> {
 impl<'de, M: MapAccess<'de>> MapAccess<'de> for TagFiltered<M> {
     type Error = M::Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Self::Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
         loop {
             let Some(key) = self.inner.next_key_seed(KeySeed)? else {
                 return Ok(None);
@@ -183,7 +212,10 @@ impl<'de, M: MapAccess<'de>> MapAccess<'de> for TagFiltered<M> {
         }
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
         self.inner.next_value_seed(seed)
     }
 
@@ -257,7 +289,10 @@ pub(crate) fn duplicate_field<E: de::Error>(field: &str) -> E {
 }
 
 /// Decode a unit variant: no fields, extra ones ignored (like serde) or rejected.
-pub fn unit_variant<'de, M: MapAccess<'de>>(mut map: M, deny_unknown_fields: bool) -> Result<(), M::Error> {
+pub fn unit_variant<'de, M: MapAccess<'de>>(
+    mut map: M,
+    deny_unknown_fields: bool,
+) -> Result<(), M::Error> {
     while let Some(key) = map.next_key_seed(KeySeed)? {
         if deny_unknown_fields {
             return Err(M::Error::custom(format_args!(
@@ -270,7 +305,9 @@ pub fn unit_variant<'de, M: MapAccess<'de>>(mut map: M, deny_unknown_fields: boo
 }
 
 /// Decode a struct variant's generated struct from the remaining fields.
-pub fn struct_variant<'de, S: de::Deserialize<'de>, M: MapAccess<'de>>(map: M) -> Result<S, M::Error> {
+pub fn struct_variant<'de, S: de::Deserialize<'de>, M: MapAccess<'de>>(
+    map: M,
+) -> Result<S, M::Error> {
     S::deserialize(MapAccessDeserializer::new(map))
 }
 
@@ -286,7 +323,10 @@ pub fn newtype_variant<'de, S: de::Deserialize<'de>, M: MapAccess<'de>>(
     let mut unknown: Option<String> = None;
     let value = serde_ignored::deserialize(MapAccessDeserializer::new(map), |path| {
         if unknown.is_none()
-            && let serde_ignored::Path::Map { parent: serde_ignored::Path::Root, key } = path
+            && let serde_ignored::Path::Map {
+                parent: serde_ignored::Path::Root,
+                key,
+            } = path
         {
             unknown = Some(key);
         }

@@ -48,7 +48,15 @@ impl VariantMeta {
         deny_unknown_fields: bool,
         reply: Option<&'static str>,
     ) -> Self {
-        Self { name, wire_name, aliases, doc, kind, deny_unknown_fields, reply }
+        Self {
+            name,
+            wire_name,
+            aliases,
+            doc,
+            kind,
+            deny_unknown_fields,
+            reply,
+        }
     }
 
     /// Whether this variant is a request that expects a reply.
@@ -83,7 +91,9 @@ impl VariantMeta {
     message = "`{Self}` is not a protocol message enum",
     label = "add `#[derive(protocol_core::Protocol)]` to `{Self}`"
 )]
-pub trait Protocol: Serialize + DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static {
+pub trait Protocol:
+    Serialize + DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static
+{
     /// The name of the tag field, `"type"` unless `#[protocol(tag = "...")]` says otherwise.
     const TAG: &'static str;
     /// The wire names of all variants in declaration order (the catch-all excluded).
@@ -125,7 +135,10 @@ pub trait Protocol: Serialize + DeserializeOwned + schemars::JsonSchema + Send +
     fn __variant_index(tag: &str) -> Option<usize>;
 
     #[doc(hidden)]
-    fn __deserialize_variant<'de, M: MapAccess<'de>>(index: usize, map: M) -> Result<Self, M::Error>;
+    fn __deserialize_variant<'de, M: MapAccess<'de>>(
+        index: usize,
+        map: M,
+    ) -> Result<Self, M::Error>;
 
     #[doc(hidden)]
     fn __other(tag: String, raw: serde_json::Value) -> Option<Self>;

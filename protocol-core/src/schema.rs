@@ -10,7 +10,7 @@ use schemars::transform::{RecursiveTransform, Transform};
 use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
 
-use crate::protocol::{Protocol, VariantMeta};
+use crate::protocol::{Protocol, VariantKind, VariantMeta};
 
 /// The JSON Schema of a protocol enum (or of any [`JsonSchema`] type) as a JSON value.
 ///
@@ -68,8 +68,12 @@ const STANDARD_FORMATS: &[&str] = &[
 
 /// Replace schemars' numeric `format` values by bounds, and drop any other non-standard format.
 fn strict_formats(schema: &mut Schema) {
-    let Some(obj) = schema.as_object_mut() else { return };
-    let Some(format) = obj.get("format").and_then(Value::as_str) else { return };
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    let Some(format) = obj.get("format").and_then(Value::as_str) else {
+        return;
+    };
     if STANDARD_FORMATS.contains(&format) {
         return;
     }
@@ -156,10 +160,19 @@ pub fn newtype_variant_schema(inner: Schema, tag: &str, meta: &VariantMeta) -> S
     tagged_object(inner, tag, meta)
 }
 
-/// Schema of the catch-all variant: any object whose tag is a string naming no known variant.
-pub fn other_variant_schema(tag: &str, meta: &VariantMeta, known: &[&str]) -> Schema {
+/// Schema of the catch-all variant: any object whose tag is a string naming no known variant
+/// (wire names and aliases alike, so `oneOf` stays exclusive).
+pub fn other_variant_schema(tag: &str, meta: &VariantMeta, variants: &[VariantMeta]) -> Schema {
+    let known: Vec<&str> = variants
+        .iter()
+        .filter(|v| v.kind != VariantKind::Other)
+        .flat_map(|v| std::iter::once(v.wire_name).chain(v.aliases.iter().copied()))
+        .collect();
     let mut props = Map::new();
-    props.insert(tag.to_owned(), json!({ "type": "string", "not": { "enum": known } }));
+    props.insert(
+        tag.to_owned(),
+        json!({ "type": "string", "not": { "enum": known } }),
+    );
     let mut out = Map::new();
     out.insert("title".into(), meta.name.into());
     let doc = if meta.doc.is_empty() {
@@ -177,13 +190,20 @@ pub fn other_variant_schema(tag: &str, meta: &VariantMeta, known: &[&str]) -> Sc
 /// The whole protocol: `oneOf` the variants, a discriminator hint when every variant has a
 /// fixed tag, and the strict-format transform applied to everything this generator holds, so
 /// the result is strict-valid wherever it is embedded.
-pub fn protocol_schema<T: Protocol>(generator: &mut SchemaGenerator, doc: &str, variants: Vec<Schema>) -> Schema {
+pub fn protocol_schema<T: Protocol>(
+    generator: &mut SchemaGenerator,
+    doc: &str,
+    variants: Vec<Schema>,
+) -> Schema {
     let mut out = Map::new();
     if !doc.is_empty() {
         out.insert("description".into(), doc.into());
     }
     out.insert("type".into(), "object".into());
-    out.insert("oneOf".into(), Value::Array(variants.into_iter().map(Schema::to_value).collect()));
+    out.insert(
+        "oneOf".into(),
+        Value::Array(variants.into_iter().map(Schema::to_value).collect()),
+    );
     if !T::HAS_OTHER {
         out.insert("discriminator".into(), json!({ "propertyName": T::TAG }));
     }
@@ -206,20 +226,44 @@ mod tests {
     #[test]
     fn numeric_formats_become_bounds() {
         let mut s = Schema::from(
-            json!({ "type": "integer", "format": "uint8", "minimum": 0, "maximum": 255 }).as_object().unwrap().clone(),
+            json!({ "type": "integer", "format": "uint8", "minimum": 0, "maximum": 255 })
+                .as_object()
+                .unwrap()
+                .clone(),
         );
         strict_formats(&mut s);
-        assert_eq!(s.to_value(), json!({ "type": "integer", "minimum": 0, "maximum": 255 }));
+        assert_eq!(
+            s.to_value(),
+            json!({ "type": "integer", "minimum": 0, "maximum": 255 })
+        );
 
-        let mut s = Schema::from(json!({ "type": "integer", "format": "int64" }).as_object().unwrap().clone());
+        let mut s = Schema::from(
+            json!({ "type": "integer", "format": "int64" })
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
         strict_formats(&mut s);
-        assert_eq!(s.to_value(), json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX }));
+        assert_eq!(
+            s.to_value(),
+            json!({ "type": "integer", "minimum": i64::MIN, "maximum": i64::MAX })
+        );
 
-        let mut s = Schema::from(json!({ "type": "number", "format": "double" }).as_object().unwrap().clone());
+        let mut s = Schema::from(
+            json!({ "type": "number", "format": "double" })
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
         strict_formats(&mut s);
         assert_eq!(s.to_value(), json!({ "type": "number" }));
 
-        let mut s = Schema::from(json!({ "type": "string", "format": "uuid" }).as_object().unwrap().clone());
+        let mut s = Schema::from(
+            json!({ "type": "string", "format": "uuid" })
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
         strict_formats(&mut s);
         assert_eq!(s.to_value(), json!({ "type": "string", "format": "uuid" }));
     }

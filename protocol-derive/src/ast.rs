@@ -64,7 +64,10 @@ pub fn doc_of(attrs: &[syn::Attribute]) -> String {
             continue;
         }
         if let syn::Meta::NameValue(nv) = &attr.meta
-            && let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = &nv.value
+            && let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) = &nv.value
         {
             let line = s.value();
             lines.push(line.strip_prefix(' ').map(str::to_owned).unwrap_or(line));
@@ -87,7 +90,10 @@ impl<'a> Container<'a> {
                 return None;
             }
             syn::Data::Union(u) => {
-                cx.error_spanned_by(u.union_token, "#[derive(Protocol)] works on enums only, not unions");
+                cx.error_spanned_by(
+                    u.union_token,
+                    "#[derive(Protocol)] works on enums only, not unions",
+                );
                 return None;
             }
         };
@@ -153,6 +159,12 @@ impl<'a> Container<'a> {
                 }
             })
             .collect();
-        Some(Container { ident: &input.ident, input, attrs, tag, variants })
+        Some(Container {
+            ident: &input.ident,
+            input,
+            attrs,
+            tag,
+            variants,
+        })
     }
 }

@@ -18,12 +18,19 @@ pub struct Attr<'c, T> {
 
 impl<'c, T> Attr<'c, T> {
     fn none(cx: &'c Ctxt, name: &'static str) -> Self {
-        Attr { cx, name, value: None }
+        Attr {
+            cx,
+            name,
+            value: None,
+        }
     }
 
     fn set<A: ToTokens>(&mut self, tokens: A, value: T) {
         if self.value.is_some() {
-            self.cx.error_spanned_by(tokens, format!("duplicate protocol attribute `{}`", self.name));
+            self.cx.error_spanned_by(
+                tokens,
+                format!("duplicate protocol attribute `{}`", self.name),
+            );
         } else {
             self.value = Some(value);
         }
@@ -34,7 +41,8 @@ impl<'c, T> Attr<'c, T> {
     }
 }
 
-const CONTAINER_KEYS: &str = "tag, rename_all, rename_all_fields, deny_unknown_fields, handler, handler_default";
+const CONTAINER_KEYS: &str =
+    "tag, rename_all, rename_all_fields, deny_unknown_fields, handler, handler_default";
 const VARIANT_KEYS: &str = "rename, alias, rename_all, deny_unknown_fields, other, reply";
 
 /// Attributes on the enum.
@@ -223,6 +231,10 @@ pub struct Field {
     pub serialize_with: Option<SerializeWith>,
     /// The field is `flatten`ed.
     pub flatten: bool,
+    /// `with`, `serialize_with` or `deserialize_with` is set (the schema cannot be inferred).
+    pub custom_codec: Option<syn::Path>,
+    /// `#[schemars(with = ...)]` or `#[schemars(schema_with = ...)]` is set.
+    pub schema_override: bool,
     /// The serde items that keep their meaning on a borrowing struct (rename, skip, flatten, ...).
     pub ser_items: Vec<TokenStream>,
     /// Attributes forwarded unchanged to the owned deserialize/schema struct.
@@ -230,7 +242,14 @@ pub struct Field {
 }
 
 /// serde field attributes that only matter when deserializing.
-const DE_ONLY: &[&str] = &["alias", "default", "skip_deserializing", "deserialize_with", "borrow", "bound"];
+const DE_ONLY: &[&str] = &[
+    "alias",
+    "default",
+    "skip_deserializing",
+    "deserialize_with",
+    "borrow",
+    "bound",
+];
 
 impl Field {
     pub fn from_ast(cx: &Ctxt, attrs: &[Attribute]) -> Self {
@@ -239,6 +258,8 @@ impl Field {
             skip_serializing_if: None,
             serialize_with: None,
             flatten: false,
+            custom_codec: None,
+            schema_override: false,
             ser_items: Vec::new(),
             forwarded: Vec::new(),
         };
@@ -250,7 +271,15 @@ impl Field {
                 );
                 continue;
             }
-            if attr.path().is_ident("doc") || attr.path().is_ident("schemars") {
+            if attr.path().is_ident("doc") {
+                out.forwarded.push(attr.clone());
+                continue;
+            }
+            if attr.path().is_ident("schemars") {
+                let tokens = attr.meta.to_token_stream().to_string();
+                if tokens.contains("with") {
+                    out.schema_override = true;
+                }
                 out.forwarded.push(attr.clone());
                 continue;
             }
@@ -263,18 +292,32 @@ impl Field {
                 if meta.input.peek(Token![=]) {
                     let expr: syn::Expr = meta.value()?.parse()?;
                     let lit = match &expr {
-                        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.clone()),
+                        syn::Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Str(s),
+                            ..
+                        }) => Some(s.clone()),
                         _ => None,
                     };
                     let path_of = |lit: &Option<LitStr>| -> syn::Result<syn::Path> {
                         match lit {
                             Some(s) => s.parse::<syn::Path>(),
-                            None => Err(syn::Error::new_spanned(&expr, format!("`{name}` expects a string literal"))),
+                            None => Err(syn::Error::new_spanned(
+                                &expr,
+                                format!("`{name}` expects a string literal"),
+                            )),
                         }
                     };
+                    if matches!(
+                        name.as_str(),
+                        "with" | "serialize_with" | "deserialize_with"
+                    ) {
+                        out.custom_codec = Some(meta.path.clone());
+                    }
                     match name.as_str() {
                         "with" => out.serialize_with = Some(SerializeWith::Module(path_of(&lit)?)),
-                        "serialize_with" => out.serialize_with = Some(SerializeWith::Function(path_of(&lit)?)),
+                        "serialize_with" => {
+                            out.serialize_with = Some(SerializeWith::Function(path_of(&lit)?))
+                        }
                         "skip_serializing_if" => out.skip_serializing_if = Some(path_of(&lit)?),
                         n if DE_ONLY.contains(&n) => {}
                         n => {

@@ -28,12 +28,20 @@ static RULES: &[(&str, RenameRule)] = &[
 
 impl RenameRule {
     pub fn from_str(s: &str) -> Result<Self, ParseError<'_>> {
-        RULES.iter().find(|(name, _)| *name == s).map(|(_, r)| *r).ok_or(ParseError { unknown: s })
+        RULES
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, r)| *r)
+            .ok_or(ParseError { unknown: s })
     }
 
     /// The serde spelling of this rule, for forwarding it to generated structs.
     pub fn name(self) -> &'static str {
-        RULES.iter().find(|(_, r)| *r == self).map(|(n, _)| *n).unwrap_or("snake_case")
+        RULES
+            .iter()
+            .find(|(_, r)| *r == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("snake_case")
     }
 
     /// Apply to a PascalCase variant name.
@@ -108,7 +116,11 @@ pub struct ParseError<'a> {
 
 impl fmt::Display for ParseError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown rename rule `{}`, expected one of: ", self.unknown)?;
+        write!(
+            f,
+            "unknown rename rule `{}`, expected one of: ",
+            self.unknown
+        )?;
         for (i, (name, _)) in RULES.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
@@ -125,12 +137,24 @@ mod tests {
 
     #[test]
     fn variants_and_fields() {
-        assert_eq!(RenameRule::Snake.apply_to_variant("TypingStarted"), "typing_started");
-        assert_eq!(RenameRule::Kebab.apply_to_variant("TypingStarted"), "typing-started");
-        assert_eq!(RenameRule::Camel.apply_to_variant("TypingStarted"), "typingStarted");
+        assert_eq!(
+            RenameRule::Snake.apply_to_variant("TypingStarted"),
+            "typing_started"
+        );
+        assert_eq!(
+            RenameRule::Kebab.apply_to_variant("TypingStarted"),
+            "typing-started"
+        );
+        assert_eq!(
+            RenameRule::Camel.apply_to_variant("TypingStarted"),
+            "typingStarted"
+        );
         assert_eq!(RenameRule::Camel.apply_to_field("message_id"), "messageId");
         assert_eq!(RenameRule::Pascal.apply_to_field("message_id"), "MessageId");
-        assert_eq!(RenameRule::ScreamingKebab.apply_to_field("message_id"), "MESSAGE-ID");
+        assert_eq!(
+            RenameRule::ScreamingKebab.apply_to_field("message_id"),
+            "MESSAGE-ID"
+        );
         assert!(RenameRule::from_str("camelcase").is_err());
     }
 }

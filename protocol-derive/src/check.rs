@@ -12,6 +12,25 @@ pub fn check(cx: &Ctxt, cont: &Container<'_>) {
     check_wire_names(cx, cont);
     check_tag_collisions(cx, cont);
     check_unsupported(cx, cont);
+    check_custom_codecs(cx, cont);
+}
+
+/// A field with its own (de)serialize functions has a wire shape the derive cannot see, and the
+/// schema must agree with the decoder: make the user say what it looks like.
+fn check_custom_codecs(cx: &Ctxt, cont: &Container<'_>) {
+    for v in &cont.variants {
+        let Style::Struct(fields) = &v.style else {
+            continue;
+        };
+        for f in fields {
+            if let (Some(path), false) = (&f.attrs.custom_codec, f.attrs.schema_override) {
+                cx.error_spanned_by(
+                    path,
+                    "a field with `#[serde(with / serialize_with / deserialize_with)]` needs `#[schemars(with = \"WireType\")]` (or `schema_with`) saying what it looks like on the wire, so the JSON Schema matches what the decoder accepts",
+                );
+            }
+        }
+    }
 }
 
 fn check_generics(cx: &Ctxt, cont: &Container<'_>) {
@@ -26,7 +45,10 @@ fn check_generics(cx: &Ctxt, cont: &Container<'_>) {
 
 fn check_not_empty(cx: &Ctxt, cont: &Container<'_>) {
     if cont.variants.iter().all(|v| v.attrs.other) {
-        cx.error_spanned_by(cont.ident, "a protocol needs at least one message type: add a variant");
+        cx.error_spanned_by(
+            cont.ident,
+            "a protocol needs at least one message type: add a variant",
+        );
     }
 }
 
@@ -65,7 +87,10 @@ fn check_wire_names(cx: &Ctxt, cont: &Container<'_>) {
                 cx.error_spanned_by(v.ident, "a message type name must not be empty");
             }
             if let Some(first) = names.get(&name) {
-                let message = format!("message type \"{name}\" is used twice: by `{first}` and by `{}` (after renames and aliases); each wire name must name one variant", v.ident);
+                let message = format!(
+                    "message type \"{name}\" is used twice: by `{first}` and by `{}` (after renames and aliases); each wire name must name one variant",
+                    v.ident
+                );
                 match lit {
                     Some(lit) => cx.error_spanned_by(lit, message),
                     None => cx.error_spanned_by(v.ident, message),
@@ -79,7 +104,9 @@ fn check_wire_names(cx: &Ctxt, cont: &Container<'_>) {
 
 fn check_tag_collisions(cx: &Ctxt, cont: &Container<'_>) {
     for v in cont.variants.iter().filter(|v| !v.attrs.other) {
-        let Style::Struct(fields) = &v.style else { continue };
+        let Style::Struct(fields) = &v.style else {
+            continue;
+        };
         for f in fields {
             if f.attrs.flatten {
                 continue;

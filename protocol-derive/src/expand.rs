@@ -183,26 +183,33 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
             ::protocol_core::VariantMeta::__new(#name, #wire, &[#(#aliases),*], #doc, ::protocol_core::VariantKind::#kind, #deny, #reply)
         }
     };
-    out.meta_arms.push(quote!(#ident::#vident { .. } => &<Self as ::protocol_core::Protocol>::VARIANTS[#index],));
+    out.meta_arms.push(
+        quote!(#ident::#vident { .. } => &<Self as ::protocol_core::Protocol>::VARIANTS[#index],),
+    );
     let meta_ref = quote!(&<#ident as ::protocol_core::Protocol>::VARIANTS[#index]);
 
     if v.attrs.other {
         let (tag_field, raw_field) = other_fields(v);
         out.metas.push(meta(quote!(Other), "*"));
-        out.type_name_arms.push(quote!(#ident::#vident { .. } => "*",));
+        out.type_name_arms
+            .push(quote!(#ident::#vident { .. } => "*",));
         out.wire_tag_arm = Some(quote!(#ident::#vident { #tag_field, .. } => #tag_field.as_str(),));
         out.ser_arms.push(quote! {
             #ident::#vident { #tag_field, #raw_field } => #p::serialize_other(__serializer, #tag, #tag_field, #raw_field),
         });
-        out.other = Some(quote!(::core::option::Option::Some(#ident::#vident { #tag_field: __tag, #raw_field: __raw })));
-        out.schemas.push(quote!(#p::other_variant_schema(#tag, #meta_ref, <#ident as ::protocol_core::Protocol>::TYPES)));
+        out.other = Some(
+            quote!(::core::option::Option::Some(#ident::#vident { #tag_field: __tag, #raw_field: __raw })),
+        );
+        out.schemas.push(quote!(#p::other_variant_schema(#tag, #meta_ref, <#ident as ::protocol_core::Protocol>::VARIANTS)));
         return;
     }
 
     out.types.push(wire.clone());
     let names = std::iter::once(wire.clone()).chain(aliases.iter().cloned());
-    out.index_arms.push(quote!(#(#names)|* => ::core::option::Option::Some(#index),));
-    out.type_name_arms.push(quote!(#ident::#vident { .. } => #wire,));
+    out.index_arms
+        .push(quote!(#(#names)|* => ::core::option::Option::Some(#index),));
+    out.type_name_arms
+        .push(quote!(#ident::#vident { .. } => #wire,));
 
     match &v.style {
         Style::Unit => {
@@ -210,8 +217,10 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
             out.ser_arms.push(quote! {
                 #ident::#vident => #p::serde::Serialize::serialize(&__Unit { __tag: #wire }, __serializer),
             });
-            out.de_arms.push(quote!(#index => #p::unit_variant(__map, #deny).map(|()| #ident::#vident),));
-            out.schemas.push(quote!(#p::unit_variant_schema(#tag, #meta_ref)));
+            out.de_arms
+                .push(quote!(#index => #p::unit_variant(__map, #deny).map(|()| #ident::#vident),));
+            out.schemas
+                .push(quote!(#p::unit_variant_schema(#tag, #meta_ref)));
         }
         Style::Newtype(field) => {
             out.metas.push(meta(quote!(Newtype), wire));
@@ -220,11 +229,11 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
             out.items.push(quote! {
                 #[derive(#p::serde::Serialize)]
                 #[serde(crate = #SERDE_CRATE)]
-                struct #ser<'__a> {
+                struct #ser<'__p> {
                     #[serde(rename = #tag)]
                     __tag: &'static str,
                     #[serde(flatten)]
-                    __inner: &'__a #ty,
+                    __inner: &'__p #ty,
                 }
             });
             out.ser_arms.push(quote! {
@@ -258,7 +267,13 @@ fn other_fields(v: &Variant<'_>) -> (TokenStream, TokenStream) {
     }
 }
 
-fn expand_struct_variant(cont: &Container<'_>, v: &Variant<'_>, fields: &[Field<'_>], index: usize, out: &mut Pieces) {
+fn expand_struct_variant(
+    cont: &Container<'_>,
+    v: &Variant<'_>,
+    fields: &[Field<'_>],
+    index: usize,
+    out: &mut Pieces,
+) {
     let p = private();
     let ident = cont.ident;
     let vident = v.ident;
@@ -271,7 +286,9 @@ fn expand_struct_variant(cont: &Container<'_>, v: &Variant<'_>, fields: &[Field<
         let rule = rule.name();
         quote!(#[serde(rename_all = #rule)])
     });
-    let deny = v.deny_unknown_fields.then(|| quote!(#[serde(deny_unknown_fields)]));
+    let deny = v
+        .deny_unknown_fields
+        .then(|| quote!(#[serde(deny_unknown_fields)]));
 
     let idents: Vec<&syn::Ident> = fields.iter().filter_map(|f| f.ident).collect();
     let de_fields = fields.iter().map(|f| {
@@ -310,7 +327,7 @@ fn expand_struct_variant(cont: &Container<'_>, v: &Variant<'_>, fields: &[Field<
             items.push(quote!(serialize_with = #helper_str));
         }
         let attr = (!items.is_empty()).then(|| quote!(#[serde(#(#items),*)]));
-        quote!(#attr #fident: &'__a #ty,)
+        quote!(#attr #fident: &'__p #ty,)
     });
     let ser_fields: Vec<TokenStream> = ser_fields.collect();
 
@@ -327,7 +344,7 @@ fn expand_struct_variant(cont: &Container<'_>, v: &Variant<'_>, fields: &[Field<
         #[derive(#p::serde::Serialize)]
         #[serde(crate = #SERDE_CRATE)]
         #rename_all
-        struct #ser<'__a> {
+        struct #ser<'__p> {
             #[serde(rename = #tag)]
             __tag: &'static str,
             #(#ser_fields)*
