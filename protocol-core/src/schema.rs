@@ -151,7 +151,50 @@ pub fn unit_variant_schema(tag: &str, meta: &VariantMeta) -> Schema {
 }
 
 /// Schema of a struct variant, from the schema of its generated fields struct.
-pub fn struct_variant_schema(fields: Schema, tag: &str, meta: &VariantMeta) -> Schema {
+///
+/// `aliases` lists fields with `#[serde(alias)]`: the decoder accepts each alias in place of the
+/// field (exactly one of the names, a second one is a duplicate), so the schema does too.
+pub fn struct_variant_schema(
+    mut fields: Schema,
+    tag: &str,
+    meta: &VariantMeta,
+    aliases: &[(&str, &[&str])],
+) -> Schema {
+    let obj = fields.ensure_object();
+    let mut all_of = Vec::new();
+    for (name, alias_names) in aliases {
+        let Some(prop) = obj.get("properties").and_then(|p| p.get(*name)).cloned() else {
+            continue;
+        };
+        if let Some(Value::Object(props)) = obj.get_mut("properties") {
+            for alias in *alias_names {
+                props.insert((*alias).to_owned(), prop.clone());
+            }
+        }
+        let mut names = vec![*name];
+        names.extend_from_slice(alias_names);
+        let was_required = match obj.get_mut("required") {
+            Some(Value::Array(req)) => {
+                let before = req.len();
+                req.retain(|r| r != name);
+                req.len() != before
+            }
+            _ => false,
+        };
+        if was_required {
+            let one_of: Vec<Value> = names.iter().map(|n| json!({ "required": [n] })).collect();
+            all_of.push(json!({ "oneOf": one_of }));
+        } else {
+            for (i, a) in names.iter().enumerate() {
+                for b in &names[i + 1..] {
+                    all_of.push(json!({ "not": { "required": [a, b] } }));
+                }
+            }
+        }
+    }
+    if !all_of.is_empty() {
+        obj.insert("allOf".into(), Value::Array(all_of));
+    }
     tagged_object(fields, tag, meta)
 }
 

@@ -231,6 +231,8 @@ pub struct Field {
     pub serialize_with: Option<SerializeWith>,
     /// The field is `flatten`ed.
     pub flatten: bool,
+    /// `alias = "..."` values: further names the decoder accepts.
+    pub aliases: Vec<String>,
     /// `with`, `serialize_with` or `deserialize_with` is set (the schema cannot be inferred).
     pub custom_codec: Option<syn::Path>,
     /// `#[schemars(with = ...)]` or `#[schemars(schema_with = ...)]` is set.
@@ -258,6 +260,7 @@ impl Field {
             skip_serializing_if: None,
             serialize_with: None,
             flatten: false,
+            aliases: Vec::new(),
             custom_codec: None,
             schema_override: false,
             ser_items: Vec::new(),
@@ -319,6 +322,7 @@ impl Field {
                             out.serialize_with = Some(SerializeWith::Function(path_of(&lit)?))
                         }
                         "skip_serializing_if" => out.skip_serializing_if = Some(path_of(&lit)?),
+                        "alias" => out.aliases.extend(lit.as_ref().map(LitStr::value)),
                         n if DE_ONLY.contains(&n) => {}
                         n => {
                             if n == "rename" {

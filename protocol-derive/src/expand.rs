@@ -248,8 +248,16 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
             out.metas.push(meta(quote!(Struct), wire));
             expand_struct_variant(cont, v, fields, index, out);
             let de = format_ident!("__De_{}", vident);
+            let aliased = fields
+                .iter()
+                .filter(|f| !f.attrs.aliases.is_empty())
+                .filter_map(|f| {
+                    let name = f.wire_name(v.field_rule)?;
+                    let aliases = &f.attrs.aliases;
+                    Some(quote!((#name, &[#(#aliases),*] as &[&str])))
+                });
             out.schemas.push(quote! {
-                #p::struct_variant_schema(<#de as #p::schemars::JsonSchema>::json_schema(__gen), #tag, #meta_ref)
+                #p::struct_variant_schema(<#de as #p::schemars::JsonSchema>::json_schema(__gen), #tag, #meta_ref, &[#(#aliased),*])
             });
         }
     }
