@@ -6,15 +6,19 @@
 //! decodes exactly as on the fast path. Errors are worked out only when decoding fails, by
 //! re-reading the input with path tracking, so the success path pays nothing for them.
 
-use std::cell::{Cell, RefCell};
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::de::{Read, SliceRead, StrRead};
 
-use crate::__private::{KeySeed, NotFirst, OnTag, TagFiltered, TaggedVisitor, finish};
+use crate::__private::{
+    KeySeed, OnTag, TagSeed, duplicate_field, expecting_message, finish, missing_tag,
+};
 use crate::error::{ErrorCode, ErrorReply};
+use crate::locate::{Located, locate};
 use crate::protocol::Protocol;
 
 /// Decode one message from JSON text.
@@ -40,13 +44,14 @@ use crate::protocol::Protocol;
 /// assert_eq!(err.to_string(), "invalid type for /room: expected a string, found integer `5`");
 /// assert_eq!(err.pointer(), Some("/room"));
 /// ```
+#[inline]
 pub fn decode<T: Protocol>(text: &str) -> Result<T, DecodeError> {
-    decode_from::<T, _>(|| StrRead::new(text))
+    decode_from::<T, _>(text.as_bytes(), || StrRead::new(text))
 }
 
 /// Decode one message from JSON bytes (checked to be UTF-8 where it matters, in strings).
 pub fn decode_slice<T: Protocol>(bytes: &[u8]) -> Result<T, DecodeError> {
-    decode_from::<T, _>(|| SliceRead::new(bytes))
+    decode_from::<T, _>(bytes, || SliceRead::new(bytes))
 }
 
 /// Encode a message as compact JSON with the tag first.
@@ -90,23 +95,28 @@ pub struct EncodeError {
     source: serde_json::Error,
 }
 
-fn decode_from<'a, T: Protocol, R: Read<'a>>(read: impl Fn() -> R) -> Result<T, DecodeError> {
-    let bailed = Cell::new(false);
-    let mut de = serde_json::Deserializer::new(read());
-    let visitor = TaggedVisitor::<T> {
-        not_first: NotFirst::Bail(&bailed),
-        marker: PhantomData,
+#[inline]
+fn decode_from<'a, T: Protocol, R: Read<'a>>(
+    bytes: &'a [u8],
+    read: impl Fn() -> R,
+) -> Result<T, DecodeError> {
+    let tag = match locate(bytes, T::TAG) {
+        // Found by a byte-level look: no serde pass needed to find it.
+        Located::Later(tag) => Cow::Borrowed(tag),
+        Located::First | Located::Unsure => {
+            let mut de = serde_json::Deserializer::new(read());
+            let first = de
+                .deserialize_map(FirstPass::<T>(PhantomData))
+                .and_then(|v| de.end().map(|()| v));
+            match first {
+                Ok(Decoded::Done(v)) => return Ok(v),
+                Ok(Decoded::TagLater(tag)) => tag,
+                Err(e) => return Err(diagnose::<T, R>(&read, e)),
+            }
+        }
     };
-    match de
-        .deserialize_map(visitor)
-        .and_then(|v| de.end().map(|()| v))
-    {
-        Ok(v) => return Ok(v),
-        Err(_) if bailed.get() => {}
-        Err(e) => return Err(diagnose::<T, R>(&read, e)),
-    }
-    // The tag is not the first key: find it, then stream the fields with the tag known.
-    let tag = scan::<T, R>(&read)?;
+    // The tag was not the first key: now stream the fields into the variant's struct with the
+    // tag known.
     let mut de = serde_json::Deserializer::new(read());
     let seed = VariantSeed::<T> {
         tag: &tag,
@@ -115,6 +125,48 @@ fn decode_from<'a, T: Protocol, R: Read<'a>>(read: impl Fn() -> R) -> Result<T, 
     match seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v)) {
         Ok(v) => Ok(v),
         Err(e) => Err(diagnose::<T, R>(&read, e)),
+    }
+}
+
+enum Decoded<'de, T> {
+    Done(T),
+    TagLater(Cow<'de, str>),
+}
+
+/// Tag first: decode in one streaming pass. Otherwise skim the rest (values skipped, not
+/// parsed into anything) to find the tag, without allocating an error to bail out.
+struct FirstPass<T>(PhantomData<T>);
+
+impl<'de, T: Protocol> Visitor<'de> for FirstPass<T> {
+    type Value = Decoded<'de, T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        expecting_message::<T>(f)
+    }
+
+    #[inline]
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let Some(first) = map.next_key_seed(KeySeed)? else {
+            return Err(missing_tag::<T, A::Error>());
+        };
+        if first == T::TAG {
+            let tag = map.next_value_seed(TagSeed)?;
+            return finish::<T, _>(&tag, map, OnTag::Reject).map(Decoded::Done);
+        }
+        map.next_value::<IgnoredAny>()?;
+        let mut tag = None;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if key == T::TAG {
+                if tag.is_some() {
+                    return Err(duplicate_field(T::TAG));
+                }
+                tag = Some(map.next_value_seed(TagSeed)?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        tag.map(Decoded::TagLater)
+            .ok_or_else(missing_tag::<T, A::Error>)
     }
 }
 
@@ -136,11 +188,11 @@ impl<'de, T: Protocol> Visitor<'de> for VariantSeed<'_, T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
+        expecting_message::<T>(f)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-        finish::<T, _>(self.tag, TagFiltered::new(map, T::TAG, OnTag::Skip))
+        finish::<T, _>(self.tag, map, OnTag::Skip)
     }
 }
 
@@ -281,14 +333,14 @@ fn from_fault<T: Protocol>(fault: ScanFault, e: &serde_json::Error) -> DecodeErr
             Some(tag),
         ),
     };
-    DecodeError {
+    DecodeError::new(ErrorInner {
         kind,
         pointer,
         line: e.line(),
         column: e.column(),
         tag,
         variant: None,
-    }
+    })
 }
 
 /// Work out a structured error for input that failed to decode.
@@ -328,7 +380,7 @@ fn diagnose<'a, T: Protocol, R: Read<'a>>(
         }
     }
     let mut error = from_json_error(&err, Some(pointer), variant);
-    error.tag = Some(tag);
+    error.inner.tag = Some(tag);
     error
 }
 
@@ -422,14 +474,14 @@ fn from_json_error(
             }
         }
     };
-    DecodeError {
+    DecodeError::new(ErrorInner {
         kind,
         pointer,
         line: e.line(),
         column: e.column(),
         tag: None,
         variant,
-    }
+    })
 }
 
 /// serde_json errors about the text of a string (bad UTF-8, escapes, control characters) are
@@ -531,6 +583,12 @@ pub enum DecodeErrorKind {
 /// known, which message type it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
+    // Boxed: keeps `Result<Message, DecodeError>` small on the hot path.
+    inner: Box<ErrorInner>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ErrorInner {
     kind: DecodeErrorKind,
     pointer: Option<String>,
     line: usize,
@@ -540,41 +598,47 @@ pub struct DecodeError {
 }
 
 impl DecodeError {
+    fn new(inner: ErrorInner) -> Self {
+        DecodeError {
+            inner: Box::new(inner),
+        }
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> &DecodeErrorKind {
-        &self.kind
+        &self.inner.kind
     }
 
     /// JSON Pointer (RFC 6901) to the faulty value: `""` for the whole message, `/text`,
     /// `/items/3/id`. `None` for syntax errors, which are located by line and column.
     pub fn pointer(&self) -> Option<&str> {
-        self.pointer.as_deref()
+        self.inner.pointer.as_deref()
     }
 
     /// 1-based line of the fault in the input.
     pub fn line(&self) -> usize {
-        self.line
+        self.inner.line
     }
 
     /// 1-based column of the fault in the input.
     pub fn column(&self) -> usize {
-        self.column
+        self.inner.column
     }
 
     /// The message's tag, when it was read.
     pub fn tag(&self) -> Option<&str> {
-        self.tag.as_deref()
+        self.inner.tag.as_deref()
     }
 
     /// The Rust name of the variant the message was decoded as, when the tag was known.
     pub fn variant(&self) -> Option<&'static str> {
-        self.variant
+        self.inner.variant
     }
 
     /// The protocol error code for this failure: `invalid_json`, `unknown_type` or
     /// `invalid_message`.
     pub fn code(&self) -> &'static str {
-        match self.kind {
+        match self.inner.kind {
             DecodeErrorKind::Syntax { .. } | DecodeErrorKind::TooDeep { .. } => {
                 ErrorCode::INVALID_JSON
             }
@@ -586,22 +650,22 @@ impl DecodeError {
     /// The protocol's error reply for this failure (`code`, `message`, `pointer`).
     pub fn to_error_reply(&self) -> ErrorReply {
         let reply = ErrorReply::new(self.code(), self.to_string());
-        match &self.pointer {
+        match &self.inner.pointer {
             Some(p) if !p.is_empty() => reply.with_pointer(p.clone()),
             _ => reply,
         }
     }
 
     fn at(&self) -> String {
-        match self.pointer.as_deref() {
+        match self.inner.pointer.as_deref() {
             Some("") => "the root".to_owned(),
             Some(p) => p.to_owned(),
-            None => format!("line {} column {}", self.line, self.column),
+            None => format!("line {} column {}", self.inner.line, self.inner.column),
         }
     }
 
     fn of_type(&self) -> String {
-        match &self.tag {
+        match &self.inner.tag {
             Some(t) => format!(" of message type \"{}\"", t.escape_debug()),
             None => String::new(),
         }
@@ -622,18 +686,18 @@ impl From<DecodeError> for ErrorReply {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
+        match &self.inner.kind {
             DecodeErrorKind::Syntax { message } => {
                 write!(
                     f,
                     "invalid JSON at line {} column {}: {message}",
-                    self.line, self.column
+                    self.inner.line, self.inner.column
                 )
             }
             DecodeErrorKind::TooDeep { limit } => write!(
                 f,
                 "message nests deeper than {limit} levels at line {} column {}",
-                self.line, self.column
+                self.inner.line, self.inner.column
             ),
             DecodeErrorKind::NotAnObject { found } => {
                 write!(f, "expected a JSON object at the root, found {found}")

@@ -47,6 +47,7 @@ extern crate self as protocol_core;
 
 mod codec;
 mod error;
+mod locate;
 mod protocol;
 pub mod schema;
 
@@ -66,3 +67,8 @@ pub use schema::schema_for;
 /// See the [crate documentation](crate) for the wire format and the attributes.
 #[cfg(feature = "derive")]
 pub use protocol_derive::Protocol;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

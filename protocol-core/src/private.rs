@@ -4,7 +4,6 @@
 //! ordinary tested functions.
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -23,38 +22,20 @@ pub use crate::schema::{
     unit_variant_schema,
 };
 
-/// What the tagged visitor does when the first key is not the tag.
-#[derive(Clone, Copy)]
-pub(crate) enum NotFirst<'a> {
-    /// Buffer the entries losslessly (as raw JSON text) and replay them: the generic
-    /// `Deserialize` path, used when a protocol enum sits inside another type.
-    Buffer,
-    /// Stop and let `decode` re-read the input with the tag known: no buffering at all.
-    Bail(&'a Cell<bool>),
-}
-
 /// Deserialize a protocol enum from any self-describing deserializer.
 pub fn deserialize<'de, T: Protocol, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
-    deserializer.deserialize_map(TaggedVisitor::<T> {
-        not_first: NotFirst::Buffer,
-        marker: PhantomData,
-    })
+    deserializer.deserialize_map(TaggedVisitor::<T>(PhantomData))
 }
 
-pub(crate) struct TaggedVisitor<'a, T> {
-    pub(crate) not_first: NotFirst<'a>,
-    pub(crate) marker: PhantomData<T>,
-}
+/// The generic path: tag first streams; otherwise the entries are buffered losslessly (as raw
+/// JSON text) and replayed. `decode` avoids the buffer altogether, see `codec`.
+pub(crate) struct TaggedVisitor<T>(PhantomData<T>);
 
-impl<'de, T: Protocol> Visitor<'de> for TaggedVisitor<'_, T> {
+impl<'de, T: Protocol> Visitor<'de> for TaggedVisitor<T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "a JSON object with a \"{}\" field naming the message type",
-            T::TAG
-        )
+        expecting_message::<T>(f)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
@@ -65,28 +46,34 @@ impl<'de, T: Protocol> Visitor<'de> for TaggedVisitor<'_, T> {
             // The common case, and what `encode` writes: the fields stream straight into the
             // variant's struct.
             let tag = map.next_value_seed(TagSeed)?;
-            return finish::<T, _>(&tag, TagFiltered::new(map, T::TAG, OnTag::Reject));
+            return finish::<T, _>(&tag, map, OnTag::Reject);
         }
-        match self.not_first {
-            NotFirst::Bail(flag) => {
-                flag.set(true);
-                Err(A::Error::custom("the tag is not the first key"))
-            }
-            NotFirst::Buffer => buffered::<T, A>(first, map),
-        }
+        buffered::<T, A>(first, map)
     }
 }
 
-/// Decode the rest of a message whose tag is known.
+pub(crate) fn expecting_message<T: Protocol>(f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(
+        f,
+        "a JSON object with a \"{}\" field naming the message type",
+        T::TAG
+    )
+}
+
+/// Decode the rest of a message whose tag is known. `on_tag` says whether the tag was consumed
+/// already (a second one is a duplicate) or is still somewhere among the fields (skip it).
+#[inline]
 pub(crate) fn finish<'de, T: Protocol, M: MapAccess<'de>>(
     tag: &str,
     map: M,
+    on_tag: OnTag,
 ) -> Result<T, M::Error> {
     match T::__variant_index(tag) {
-        Some(index) => T::__deserialize_variant(index, map),
+        Some(index) => T::__deserialize_variant(index, map, on_tag),
         None if T::HAS_OTHER => {
-            let mut raw: serde_json::Map<String, serde_json::Value> =
-                de::Deserialize::deserialize(MapAccessDeserializer::new(map))?;
+            let mut raw: serde_json::Map<String, serde_json::Value> = de::Deserialize::deserialize(
+                MapAccessDeserializer::new(TagFiltered::new(map, T::TAG, on_tag)),
+            )?;
             raw.insert(T::TAG.to_owned(), serde_json::Value::String(tag.to_owned()));
             T::__other(tag.to_owned(), serde_json::Value::Object(raw))
                 .ok_or_else(|| M::Error::custom("the catch-all variant rejected the message"))
@@ -122,7 +109,7 @@ fn buffered<'de, T: Protocol, A: MapAccess<'de>>(
         entries: entries.iter(),
         value: None,
     };
-    finish::<T, _>(&tag, replay).map_err(A::Error::custom)
+    finish::<T, _>(&tag, replay, OnTag::Reject).map_err(A::Error::custom)
 }
 
 struct BufferedMap<'x, 'de> {
@@ -162,9 +149,9 @@ impl<'x> MapAccess<'x> for BufferedMap<'x, '_> {
     }
 }
 
-/// What [`TagFiltered`] does when the tag key turns up among the fields.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OnTag {
+/// What a variant's decoder does when the tag key turns up among the fields.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OnTag {
     /// The tag was read already: a second one is an error.
     Reject,
     /// The tag was validated by a scan: skip it.
@@ -230,6 +217,7 @@ pub(crate) struct KeySeed;
 impl<'de> DeserializeSeed<'de> for KeySeed {
     type Value = Cow<'de, str>;
 
+    #[inline]
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_str(CowStrVisitor("a field name"))
     }
@@ -241,6 +229,7 @@ pub(crate) struct TagSeed;
 impl<'de> DeserializeSeed<'de> for TagSeed {
     type Value = Cow<'de, str>;
 
+    #[inline]
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_str(CowStrVisitor("a string naming the message type"))
     }
@@ -255,14 +244,17 @@ impl<'de> Visitor<'de> for CowStrVisitor {
         f.write_str(self.0)
     }
 
+    #[inline]
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
         Ok(Cow::Borrowed(v))
     }
 
+    #[inline]
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(Cow::Owned(v.to_owned()))
     }
 
+    #[inline]
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
         Ok(Cow::Owned(v))
     }
@@ -289,12 +281,19 @@ pub(crate) fn duplicate_field<E: de::Error>(field: &str) -> E {
 }
 
 /// Decode a unit variant: no fields, extra ones ignored (like serde) or rejected.
+#[inline]
 pub fn unit_variant<'de, M: MapAccess<'de>>(
     mut map: M,
+    tag: &'static str,
+    on_tag: OnTag,
     deny_unknown_fields: bool,
 ) -> Result<(), M::Error> {
     while let Some(key) = map.next_key_seed(KeySeed)? {
-        if deny_unknown_fields {
+        if key == tag {
+            if on_tag == OnTag::Reject {
+                return Err(duplicate_field(tag));
+            }
+        } else if deny_unknown_fields {
             return Err(M::Error::custom(format_args!(
                 "unknown field `{key}`, there are no fields"
             )));
@@ -304,19 +303,50 @@ pub fn unit_variant<'de, M: MapAccess<'de>>(
     Ok(())
 }
 
-/// Decode a struct variant's generated struct from the remaining fields.
+/// Decode a struct variant's generated struct from the remaining fields. The struct has a
+/// guard field named like the tag, so with the tag consumed the map goes in unwrapped: the
+/// tag-first path costs what a plain struct costs.
+#[inline]
 pub fn struct_variant<'de, S: de::Deserialize<'de>, M: MapAccess<'de>>(
     map: M,
+    tag: &'static str,
+    on_tag: OnTag,
 ) -> Result<S, M::Error> {
-    S::deserialize(MapAccessDeserializer::new(map))
+    match on_tag {
+        OnTag::Reject => S::deserialize(MapAccessDeserializer::new(map)),
+        OnTag::Skip => S::deserialize(MapAccessDeserializer::new(TagFiltered::new(
+            map,
+            tag,
+            OnTag::Skip,
+        ))),
+    }
+}
+
+/// A field named like the tag in a struct variant's generated struct: present means the tag
+/// came twice.
+pub struct DuplicateTag<T>(PhantomData<T>);
+
+impl<T> Default for DuplicateTag<T> {
+    fn default() -> Self {
+        DuplicateTag(PhantomData)
+    }
+}
+
+impl<'de, T: Protocol> de::Deserialize<'de> for DuplicateTag<T> {
+    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(duplicate_field(T::TAG))
+    }
 }
 
 /// Decode a newtype variant's inner struct; with `deny_unknown_fields`, any field the inner type
 /// ignored is an error, as it is for every other variant shape.
 pub fn newtype_variant<'de, S: de::Deserialize<'de>, M: MapAccess<'de>>(
     map: M,
+    tag: &'static str,
+    on_tag: OnTag,
     deny_unknown_fields: bool,
 ) -> Result<S, M::Error> {
+    let map = TagFiltered::new(map, tag, on_tag);
     if !deny_unknown_fields {
         return S::deserialize(MapAccessDeserializer::new(map));
     }

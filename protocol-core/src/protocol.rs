@@ -138,6 +138,7 @@ pub trait Protocol:
     fn __deserialize_variant<'de, M: MapAccess<'de>>(
         index: usize,
         map: M,
+        on_tag: crate::__private::OnTag,
     ) -> Result<Self, M::Error>;
 
     #[doc(hidden)]

@@ -181,13 +181,17 @@ pub fn struct_variant_schema(
             }
             _ => false,
         };
+        // Each alternative repeats the property, which `ajv --strict` (strictRequired) asks for.
         if was_required {
-            let one_of: Vec<Value> = names.iter().map(|n| json!({ "required": [n] })).collect();
+            let one_of: Vec<Value> = names
+                .iter()
+                .map(|n| json!({ "properties": { *n: prop }, "required": [n] }))
+                .collect();
             all_of.push(json!({ "oneOf": one_of }));
         } else {
             for (i, a) in names.iter().enumerate() {
                 for b in &names[i + 1..] {
-                    all_of.push(json!({ "not": { "required": [a, b] } }));
+                    all_of.push(json!({ "not": { "properties": { *a: prop, *b: prop }, "required": [a, b] } }));
                 }
             }
         }
@@ -250,6 +254,7 @@ pub fn protocol_schema<T: Protocol>(
     if !T::HAS_OTHER {
         out.insert("discriminator".into(), json!({ "propertyName": T::TAG }));
     }
+    out.insert("properties".into(), json!({ T::TAG: { "type": "string" } }));
     out.insert("required".into(), json!([T::TAG]));
     let mut schema = Schema::from(out);
     let mut transform = RecursiveTransform(strict_formats as fn(&mut Schema));

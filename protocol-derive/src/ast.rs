@@ -18,7 +18,7 @@ pub struct Container<'a> {
 pub enum Style<'a> {
     Unit,
     Struct(Vec<Field<'a>>),
-    Newtype(Field<'a>),
+    Newtype(Box<Field<'a>>),
 }
 
 pub struct Variant<'a> {
@@ -120,12 +120,12 @@ impl<'a> Container<'a> {
                     syn::Fields::Unnamed(unnamed) => {
                         let mut fields = unnamed.unnamed.iter();
                         match (fields.next(), fields.next()) {
-                            (Some(f), None) => Style::Newtype(Field {
+                            (Some(f), None) => Style::Newtype(Box::new(Field {
                                 ident: None,
                                 ty: &f.ty,
                                 original: f,
                                 attrs: attr::Field::from_ast(cx, &f.attrs),
-                            }),
+                            })),
                             (None, _) => {
                                 cx.error_spanned_by(
                                     &v.fields,

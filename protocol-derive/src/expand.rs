@@ -146,6 +146,7 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
                 fn __deserialize_variant<'de, __M: #p::serde::de::MapAccess<'de>>(
                     __index: usize,
                     __map: __M,
+                    __on_tag: #p::OnTag,
                 ) -> ::core::result::Result<Self, __M::Error> {
                     match __index {
                         #(#de_arms)*
@@ -218,7 +219,7 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
                 #ident::#vident => #p::serde::Serialize::serialize(&__Unit { __tag: #wire }, __serializer),
             });
             out.de_arms
-                .push(quote!(#index => #p::unit_variant(__map, #deny).map(|()| #ident::#vident),));
+                .push(quote!(#index => #p::unit_variant(__map, #tag, __on_tag, #deny).map(|()| #ident::#vident),));
             out.schemas
                 .push(quote!(#p::unit_variant_schema(#tag, #meta_ref)));
         }
@@ -239,7 +240,7 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
             out.ser_arms.push(quote! {
                 #ident::#vident(__inner) => #p::serde::Serialize::serialize(&#ser { __tag: #wire, __inner }, __serializer),
             });
-            out.de_arms.push(quote!(#index => #p::newtype_variant::<#ty, __M>(__map, #deny).map(#ident::#vident),));
+            out.de_arms.push(quote!(#index => #p::newtype_variant::<#ty, __M>(__map, #tag, __on_tag, #deny).map(#ident::#vident),));
             out.schemas.push(quote! {
                 #p::newtype_variant_schema(<#ty as #p::schemars::JsonSchema>::json_schema(__gen), #tag, #meta_ref)
             });
@@ -347,6 +348,9 @@ fn expand_struct_variant(
         #deny
         struct #de {
             #(#de_fields)*
+            #[serde(rename = #tag, default)]
+            #[schemars(skip)]
+            __tag: #p::DuplicateTag<#ident>,
         }
 
         #[derive(#p::serde::Serialize)]
@@ -362,7 +366,7 @@ fn expand_struct_variant(
         #ident::#vident { #(#idents),* } => #p::serde::Serialize::serialize(&#ser { __tag: #wire, #(#idents),* }, __serializer),
     });
     out.de_arms.push(quote! {
-        #index => #p::struct_variant::<#de, __M>(__map).map(|__v| #ident::#vident { #(#idents: __v.#idents),* }),
+        #index => #p::struct_variant::<#de, __M>(__map, #tag, __on_tag).map(|__v| #ident::#vident { #(#idents: __v.#idents),* }),
     });
 }
 
@@ -408,7 +412,7 @@ pub fn fallback(input: &syn::DeriveInput) -> TokenStream {
                 fn __variant_index(_: &str) -> ::core::option::Option<usize> {
                     ::core::unreachable!()
                 }
-                fn __deserialize_variant<'de, __M: #p::serde::de::MapAccess<'de>>(_: usize, _: __M) -> ::core::result::Result<Self, __M::Error> {
+                fn __deserialize_variant<'de, __M: #p::serde::de::MapAccess<'de>>(_: usize, _: __M, _: #p::OnTag) -> ::core::result::Result<Self, __M::Error> {
                     ::core::unreachable!()
                 }
                 fn __other(_: ::std::string::String, _: #p::serde_json::Value) -> ::core::option::Option<Self> {

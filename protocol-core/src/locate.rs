@@ -1,0 +1,252 @@
+//! A byte-level look at a message before serde sees it: is the tag the first key, and if not,
+//! where is it? Only the top level is examined and nothing is validated: whenever the input is
+//! anything but plain, the answer is "unsure" and the serde-based path decides (and reports the
+//! error). So this can make decoding faster, never different.
+
+/// What the look found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Located<'a> {
+    /// The tag is the first key.
+    First,
+    /// The tag is a later key; its value is this string (no escapes in it), and it occurs once.
+    Later(&'a str),
+    /// Anything else: let serde work it out.
+    Unsure,
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\n' | b'\r' | b'\t') {
+        i += 1;
+    }
+    i
+}
+
+/// `b[i]` is the opening quote; returns the index after the closing quote and whether the
+/// string had escapes.
+fn skip_string(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
+    i += 1;
+    let mut escaped = false;
+    while i < b.len() {
+        match b[i] {
+            b'"' => return Some((i + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Skip one value starting at `b[i]`; nested containers are skipped by bracket depth.
+fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => skip_string(b, i).map(|(end, _)| end),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            while i < b.len() {
+                match b[i] {
+                    b'"' => {
+                        i = skip_string(b, i)?.0;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            None
+        }
+        _ => {
+            while i < b.len() && !matches!(b[i], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+            {
+                i += 1;
+            }
+            Some(i)
+        }
+    }
+}
+
+/// Look for the top-level key `tag` in `input`.
+#[inline]
+pub(crate) fn locate<'a>(input: &'a [u8], tag: &str) -> Located<'a> {
+    // What `encode` writes, checked in a few instructions: `{"type":`.
+    let tag = tag.as_bytes();
+    if input.len() > tag.len() + 3
+        && input[0] == b'{'
+        && input[1] == b'"'
+        && &input[2..2 + tag.len()] == tag
+        && input[2 + tag.len()] == b'"'
+    {
+        return Located::First;
+    }
+    locate_inner(input, tag).unwrap_or(Located::Unsure)
+}
+
+fn locate_inner<'a>(b: &'a [u8], tag: &[u8]) -> Option<Located<'a>> {
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    let mut found: Option<&'a str> = None;
+    let mut first = true;
+    i = skip_ws(b, i + 1);
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let (key_end, key_escaped) = skip_string(b, i)?;
+        if key_escaped {
+            return None;
+        }
+        let key = &b[i + 1..key_end - 1];
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        if key == tag {
+            if first {
+                return Some(Located::First);
+            }
+            if found.is_some() || b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let (end, escaped) = skip_string(b, i)?;
+            if escaped {
+                return None;
+            }
+            found = Some(std::str::from_utf8(&b[i + 1..end - 1]).ok()?);
+            i = end;
+        } else {
+            i = skip_value(b, i)?;
+        }
+        first = false;
+        i = skip_ws(b, i);
+        match b.get(i)? {
+            b',' => i = skip_ws(b, i + 1),
+            b'}' => return found.map(Located::Later),
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Located, locate};
+
+    #[test]
+    fn finds_the_tag() {
+        assert_eq!(locate(br#"{"type":"a","x":1}"#, "type"), Located::First);
+        assert_eq!(locate(b" {\n \"type\" : 5}", "type"), Located::First);
+        assert_eq!(
+            locate(br#"{"x":1,"type":"a"}"#, "type"),
+            Located::Later("a")
+        );
+        assert_eq!(
+            locate(
+                br#"{"x":{"type":"no","y":[1,{"z":"}"}]},"s":"a\"}b","type":"yes"}"#,
+                "type"
+            ),
+            Located::Later("yes")
+        );
+        assert_eq!(
+            locate(br#"{"x":true, "n": -1.5e3 ,"type" : "a" }"#, "type"),
+            Located::Later("a")
+        );
+    }
+
+    #[test]
+    fn unsure_about_anything_unusual() {
+        for input in [
+            &br#"{"x":1}"#[..],
+            br#"{"x":1,"type":"a","type":"b"}"#,
+            br#"{"x":1,"type":"a\u0062"}"#,
+            br#"{"x":1,"typ\u0065":"a"}"#,
+            br#"{"x":1,"type":5}"#,
+            br#"[1]"#,
+            br#"{"x":1,"type":"a""#,
+            br#"{"x":[1,"type":"a"}"#,
+            b"",
+            br#"{}"#,
+        ] {
+            assert_eq!(
+                locate(input, "type"),
+                Located::Unsure,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    use proptest::prelude::*;
+
+    fn leaf() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            ".{0,8}".prop_map(serde_json::Value::from),
+            Just(serde_json::Value::from("}\"],{[\"type\":")),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = serde_json::Value> {
+        leaf().prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                proptest::collection::btree_map(".{0,5}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever the look says is what a real parser sees; it may only be unsure.
+        #[test]
+        fn agrees_with_a_parser(
+            fields in proptest::collection::vec(("[a-z\\\"]{0,5}", value()), 0..5),
+            tag in proptest::option::of(".{0,6}"),
+            at in any::<usize>(),
+            spaced in any::<bool>(),
+        ) {
+            let mut parts: Vec<String> = fields
+                .iter()
+                .filter(|(k, _)| k != "type")
+                .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), v))
+                .collect();
+            if let Some(t) = &tag {
+                let pos = at % (parts.len() + 1);
+                parts.insert(pos, format!("\"type\":{}", serde_json::to_string(t).unwrap()));
+            }
+            let sep = if spaced { " , " } else { "," };
+            let text = format!("{{{}}}", parts.join(sep));
+            let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+            let first_key_is_tag = text.starts_with("{\"type\"");
+            match locate(text.as_bytes(), "type") {
+                Located::First => prop_assert!(first_key_is_tag, "{}", text),
+                Located::Later(t) => {
+                    prop_assert!(!first_key_is_tag);
+                    prop_assert_eq!(parsed.get("type").and_then(|v| v.as_str()), Some(t));
+                }
+                // Allowed whenever the input is unusual (escapes in keys or in the tag).
+                Located::Unsure => {}
+            }
+        }
+
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = locate(&bytes, "type");
+        }
+    }
+}
