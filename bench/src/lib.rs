@@ -23,10 +23,8 @@ pub enum ClientMsg {
         /// Room.
         room: String,
     },
-    /// Send a message.
+    /// Send a message (its `id` is the framework's correlation id).
     Message {
-        /// Correlation id.
-        id: u64,
         /// Room.
         room: String,
         /// Text.
@@ -109,8 +107,6 @@ pub struct BareOut<'a> {
     /// Tag.
     #[serde(rename = "type")]
     pub ty: &'static str,
-    /// Correlation id.
-    pub id: u64,
     /// Room.
     pub room: &'a str,
     /// Text.

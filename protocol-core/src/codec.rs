@@ -7,7 +7,7 @@
 //! re-reading the input with path tracking, so the success path pays nothing for them.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -15,7 +15,7 @@ use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess,
 use serde_json::de::{Read, SliceRead, StrRead};
 
 use crate::__private::{
-    KeySeed, OnTag, TagSeed, duplicate_field, expecting_message, finish, missing_tag,
+    KeySeed, Keys, OnTag, TagSeed, duplicate_field, expecting_message, finish, missing_tag,
 };
 use crate::error::{ErrorCode, ErrorReply};
 use crate::locate::{Located, locate};
@@ -46,12 +46,101 @@ use crate::protocol::Protocol;
 /// ```
 #[inline]
 pub fn decode<T: Protocol>(text: &str) -> Result<T, DecodeError> {
-    decode_from::<T, _>(text.as_bytes(), || StrRead::new(text))
+    let id = Cell::new(None);
+    decode_from::<T, _>(text.as_bytes(), &id, || StrRead::new(text))
 }
 
 /// Decode one message from JSON bytes (checked to be UTF-8 where it matters, in strings).
 pub fn decode_slice<T: Protocol>(bytes: &[u8]) -> Result<T, DecodeError> {
-    decode_from::<T, _>(bytes, || SliceRead::new(bytes))
+    let id = Cell::new(None);
+    decode_from::<T, _>(bytes, &id, || SliceRead::new(bytes))
+}
+
+/// A message with the correlation id it carried (`"id"` by default, see [`Protocol::ID_FIELD`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame<T> {
+    /// The correlation id, when the message had one.
+    pub id: Option<u64>,
+    /// The message.
+    pub msg: T,
+}
+
+/// A frame that failed to decode, with its correlation id when one could be read anyway, so
+/// the error reply can carry it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{error}")]
+pub struct FrameError {
+    /// The correlation id, if the frame had a readable one.
+    pub id: Option<u64>,
+    /// What is wrong.
+    #[source]
+    pub error: DecodeError,
+}
+
+/// Decode one frame: the message and its correlation id.
+///
+/// ```
+/// use protocol_core::{Frame, Protocol, decode_frame};
+///
+/// #[derive(Debug, PartialEq, Protocol)]
+/// #[protocol(rename_all = "snake_case")]
+/// enum ClientMsg {
+///     Message { room: String, text: String },
+/// }
+///
+/// let frame = decode_frame::<ClientMsg>(r#"{"type":"message","id":1,"room":"general","text":"hi"}"#).unwrap();
+/// assert_eq!(frame, Frame { id: Some(1), msg: ClientMsg::Message { room: "general".into(), text: "hi".into() } });
+///
+/// let err = decode_frame::<ClientMsg>(r#"{"type":"message","id":2,"room":5}"#).unwrap_err();
+/// assert_eq!(err.id, Some(2));
+/// assert_eq!(err.error.pointer(), Some("/room"));
+/// ```
+#[inline]
+pub fn decode_frame<T: Protocol>(text: &str) -> Result<Frame<T>, FrameError> {
+    let id = Cell::new(None);
+    match decode_from::<T, _>(text.as_bytes(), &id, || StrRead::new(text)) {
+        Ok(msg) => Ok(Frame { id: id.get(), msg }),
+        Err(error) => Err(FrameError {
+            id: crate::locate::find_u64(text.as_bytes(), T::ID_FIELD),
+            error,
+        }),
+    }
+}
+
+/// Encode a message with a correlation id, placed right after the tag:
+/// `{"type":"sent","id":1,"messageId":"M"}`.
+///
+/// ```
+/// use protocol_core::{Protocol, encode_frame};
+///
+/// #[derive(Protocol)]
+/// #[protocol(rename_all = "snake_case", rename_all_fields = "camelCase")]
+/// enum ServerMsg {
+///     Sent { message_id: String },
+/// }
+///
+/// let text = encode_frame(&ServerMsg::Sent { message_id: "M".into() }, Some(1)).unwrap();
+/// assert_eq!(text, r#"{"type":"sent","id":1,"messageId":"M"}"#);
+/// ```
+pub fn encode_frame<T: Protocol>(msg: &T, id: Option<u64>) -> Result<String, EncodeError> {
+    let text = encode(msg)?;
+    Ok(match id {
+        Some(id) => insert_after_tag(&text, T::ID_FIELD, id),
+        None => text,
+    })
+}
+
+/// `text` is an encoded message (tag first); insert `"field":id` right after the tag.
+pub(crate) fn insert_after_tag(text: &str, field: &str, id: u64) -> String {
+    let split = crate::locate::end_of_first_entry(text.as_bytes()).unwrap_or(text.len() - 1);
+    let (head, tail) = text.split_at(split);
+    let field = serde_json::Value::from(field);
+    let mut out = String::with_capacity(text.len() + 32);
+    out.push_str(head);
+    use std::fmt::Write as _;
+    let _ = write!(out, ",{field}:{id}");
+    out.push_str(tail);
+    out
 }
 
 /// Encode a message as compact JSON with the tag first.
@@ -98,6 +187,7 @@ pub struct EncodeError {
 #[inline]
 fn decode_from<'a, T: Protocol, R: Read<'a>>(
     bytes: &'a [u8],
+    id: &Cell<Option<u64>>,
     read: impl Fn() -> R,
 ) -> Result<T, DecodeError> {
     let tag = match locate(bytes, T::TAG) {
@@ -106,7 +196,10 @@ fn decode_from<'a, T: Protocol, R: Read<'a>>(
         Located::First | Located::Unsure => {
             let mut de = serde_json::Deserializer::new(read());
             let first = de
-                .deserialize_map(FirstPass::<T>(PhantomData))
+                .deserialize_map(FirstPass::<T> {
+                    id,
+                    marker: PhantomData,
+                })
                 .and_then(|v| de.end().map(|()| v));
             match first {
                 Ok(Decoded::Done(v)) => return Ok(v),
@@ -120,6 +213,7 @@ fn decode_from<'a, T: Protocol, R: Read<'a>>(
     let mut de = serde_json::Deserializer::new(read());
     let seed = VariantSeed::<T> {
         tag: &tag,
+        id,
         marker: PhantomData,
     };
     match seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v)) {
@@ -135,9 +229,12 @@ enum Decoded<'de, T> {
 
 /// Tag first: decode in one streaming pass. Otherwise skim the rest (values skipped, not
 /// parsed into anything) to find the tag, without allocating an error to bail out.
-struct FirstPass<T>(PhantomData<T>);
+struct FirstPass<'i, T> {
+    id: &'i Cell<Option<u64>>,
+    marker: PhantomData<T>,
+}
 
-impl<'de, T: Protocol> Visitor<'de> for FirstPass<T> {
+impl<'de, T: Protocol> Visitor<'de> for FirstPass<'_, T> {
     type Value = Decoded<'de, T>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -151,7 +248,8 @@ impl<'de, T: Protocol> Visitor<'de> for FirstPass<T> {
         };
         if first == T::TAG {
             let tag = map.next_value_seed(TagSeed)?;
-            return finish::<T, _>(&tag, map, OnTag::Reject).map(Decoded::Done);
+            return finish::<T, _>(&tag, map, Keys::new::<T>(OnTag::Reject, self.id))
+                .map(Decoded::Done);
         }
         map.next_value::<IgnoredAny>()?;
         let mut tag = None;
@@ -173,6 +271,7 @@ impl<'de, T: Protocol> Visitor<'de> for FirstPass<T> {
 /// Decodes the fields of a message whose tag is known, skipping the tag wherever it is.
 struct VariantSeed<'t, T> {
     tag: &'t str,
+    id: &'t Cell<Option<u64>>,
     marker: PhantomData<T>,
 }
 
@@ -192,7 +291,7 @@ impl<'de, T: Protocol> Visitor<'de> for VariantSeed<'_, T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-        finish::<T, _>(self.tag, map, OnTag::Skip)
+        finish::<T, _>(self.tag, map, Keys::new::<T>(OnTag::Skip, self.id))
     }
 }
 
@@ -359,6 +458,7 @@ fn diagnose<'a, T: Protocol, R: Read<'a>>(
     let mut de = serde_json::Deserializer::new(read());
     let result = VariantSeed::<T> {
         tag: &tag,
+        id: &Cell::new(None),
         marker: PhantomData,
     }
     .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track));

@@ -38,10 +38,14 @@ impl ErrorCode {
 /// assert_eq!(e.code(), "not_in_room");
 /// assert_eq!(e.pointer(), Some("/room"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorReply {
+    /// Stable machine-readable code, `snake_case`: `invalid_json`, `unknown_type`,
+    /// `invalid_message`, `rate_limited`, or one of the app's own.
     code: Cow<'static, str>,
+    /// What went wrong, for humans.
     message: String,
+    /// JSON Pointer to the field at fault, when one is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pointer: Option<String>,
 }
@@ -94,3 +98,17 @@ impl fmt::Display for ErrorReply {
 }
 
 impl std::error::Error for ErrorReply {}
+
+/// What a server does with a message whose type its protocol does not know (and that has no
+/// `#[protocol(other)]` catch-all): `#[protocol(on_unknown = "reply" | "ignore" | "close")]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnknownPolicy {
+    /// Answer with an `unknown_type` error and keep the connection (the default).
+    #[default]
+    Reply,
+    /// Log and count it, answer nothing.
+    Ignore,
+    /// Close the connection with 1008 (policy violation).
+    Close,
+}

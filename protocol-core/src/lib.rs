@@ -45,22 +45,38 @@
 #[allow(unused_extern_crates)] // lets doctests and unit tests use `::protocol_core` paths
 extern crate self as protocol_core;
 
+pub mod client;
 mod codec;
+pub mod connection;
+mod context;
+pub mod dispatch;
 mod error;
+pub mod hub;
 mod locate;
+mod outbox;
 mod protocol;
 pub mod schema;
+pub mod server;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
+pub use client::{Backoff, Client, ClientBuilder, ClientError};
 pub use codec::{
-    DecodeError, DecodeErrorKind, EncodeError, decode, decode_slice, encode, encode_to_vec,
+    DecodeError, DecodeErrorKind, EncodeError, Frame, FrameError, decode, decode_frame,
+    decode_slice, encode, encode_frame, encode_to_vec,
 };
-pub use error::{ErrorCode, ErrorReply};
+pub use context::Context;
+pub use dispatch::{Dispatch, Outcome, dispatch, dispatch_frame, error_frame};
+pub use error::{ErrorCode, ErrorReply, UnknownPolicy};
+pub use hub::{
+    Broker, ConnId, Hub, HubBuilder, InMemoryBroker, Inbox, Joined, PresenceEvent, Target,
+};
+pub use outbox::{SendError, SlowConsumerPolicy};
 pub use protocol::{Protocol, VariantKind, VariantMeta};
 pub use schema::schema_for;
+pub use server::{Limits, Rejection, Server, ServerBuilder, ShutdownHandle, WsServer};
 
 /// Derive [`Protocol`] (plus `Serialize`, `Deserialize` and `JsonSchema`) for a message enum.
 ///

@@ -138,6 +138,51 @@ fn locate_inner<'a>(b: &'a [u8], tag: &[u8]) -> Option<Located<'a>> {
     }
 }
 
+/// The value of top-level key `field` when it is an unsigned integer; best effort, for putting
+/// the correlation id on the error reply of a frame that did not decode.
+pub(crate) fn find_u64(b: &[u8], field: &str) -> Option<u64> {
+    let field = field.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let (key_end, _) = skip_string(b, i)?;
+        let key = &b[i + 1..key_end - 1];
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        let end = skip_value(b, i)?;
+        if key == field {
+            return std::str::from_utf8(&b[i..end]).ok()?.parse().ok();
+        }
+        i = skip_ws(b, end);
+        match b.get(i)? {
+            b',' => i = skip_ws(b, i + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// In compact JSON written by `encode` (`{"type":"x",...}`), the index just after the first
+/// entry's value.
+pub(crate) fn end_of_first_entry(b: &[u8]) -> Option<usize> {
+    if b.first() != Some(&b'{') || b.get(1) != Some(&b'"') {
+        return None;
+    }
+    let (key_end, _) = skip_string(b, 1)?;
+    if b.get(key_end) != Some(&b':') {
+        return None;
+    }
+    skip_value(b, key_end + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Located, locate};
@@ -161,6 +206,18 @@ mod tests {
             locate(br#"{"x":true, "n": -1.5e3 ,"type" : "a" }"#, "type"),
             Located::Later("a")
         );
+    }
+
+    #[test]
+    fn finds_ids_and_entry_ends() {
+        use super::{end_of_first_entry, find_u64};
+        assert_eq!(find_u64(br#"{"type":"a","id":42,"x":1}"#, "id"), Some(42));
+        assert_eq!(find_u64(br#"{"x":{"id":1},"id" : 7 }"#, "id"), Some(7));
+        assert_eq!(find_u64(br#"{"id":"7"}"#, "id"), None);
+        assert_eq!(find_u64(br#"{"id":-1}"#, "id"), None);
+        assert_eq!(find_u64(br#"{"type":"a"}"#, "id"), None);
+        assert_eq!(end_of_first_entry(br#"{"type":"a\"b","x":1}"#), Some(14));
+        assert_eq!(end_of_first_entry(br#"{"type":"a"}"#), Some(11));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! ordinary tested functions.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -12,6 +13,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, Error as _, IgnoredAny, Map
 use serde_json::value::RawValue;
 
 use crate::protocol::Protocol;
+pub use crate::protocol::ReplyRef;
 
 pub use schemars;
 pub use serde;
@@ -22,16 +24,58 @@ pub use crate::schema::{
     unit_variant_schema,
 };
 
-/// Deserialize a protocol enum from any self-describing deserializer.
+/// Deserialize a protocol enum from any self-describing deserializer (the correlation id, if
+/// any, is accepted and dropped).
 pub fn deserialize<'de, T: Protocol, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
-    deserializer.deserialize_map(TaggedVisitor::<T>(PhantomData))
+    let id = Cell::new(None);
+    deserializer.deserialize_map(TaggedVisitor::<T> {
+        id: &id,
+        marker: PhantomData,
+    })
+}
+
+/// The keys a variant's decoder treats specially: the tag (already read, or still to skip) and
+/// the correlation id (captured into `id`).
+#[derive(Clone, Copy)]
+pub struct Keys<'a> {
+    pub(crate) tag: &'static str,
+    pub(crate) on_tag: OnTag,
+    pub(crate) id_field: &'static str,
+    pub(crate) id: &'a Cell<Option<u64>>,
+}
+
+impl<'a> Keys<'a> {
+    pub(crate) fn new<T: Protocol>(on_tag: OnTag, id: &'a Cell<Option<u64>>) -> Self {
+        Keys {
+            tag: T::TAG,
+            on_tag,
+            id_field: T::ID_FIELD,
+            id,
+        }
+    }
+
+    /// Record the correlation id a struct variant's generated struct captured.
+    #[inline]
+    pub fn set_id(&self, id: Option<u64>) {
+        if id.is_some() {
+            self.id.set(id);
+        }
+    }
+}
+
+/// `#[serde(deserialize_with)]` of the correlation id field: an unsigned integer, never null.
+pub fn correlation_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    <u64 as de::Deserialize>::deserialize(deserializer).map(Some)
 }
 
 /// The generic path: tag first streams; otherwise the entries are buffered losslessly (as raw
 /// JSON text) and replayed. `decode` avoids the buffer altogether, see `codec`.
-pub(crate) struct TaggedVisitor<T>(PhantomData<T>);
+pub(crate) struct TaggedVisitor<'a, T> {
+    pub(crate) id: &'a Cell<Option<u64>>,
+    pub(crate) marker: PhantomData<T>,
+}
 
-impl<'de, T: Protocol> Visitor<'de> for TaggedVisitor<T> {
+impl<'de, T: Protocol> Visitor<'de> for TaggedVisitor<'_, T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -46,9 +90,9 @@ impl<'de, T: Protocol> Visitor<'de> for TaggedVisitor<T> {
             // The common case, and what `encode` writes: the fields stream straight into the
             // variant's struct.
             let tag = map.next_value_seed(TagSeed)?;
-            return finish::<T, _>(&tag, map, OnTag::Reject);
+            return finish::<T, _>(&tag, map, Keys::new::<T>(OnTag::Reject, self.id));
         }
-        buffered::<T, A>(first, map)
+        buffered::<T, A>(first, map, self.id)
     }
 }
 
@@ -60,20 +104,26 @@ pub(crate) fn expecting_message<T: Protocol>(f: &mut fmt::Formatter<'_>) -> fmt:
     )
 }
 
-/// Decode the rest of a message whose tag is known. `on_tag` says whether the tag was consumed
-/// already (a second one is a duplicate) or is still somewhere among the fields (skip it).
-#[inline]
+/// Decode the rest of a message whose tag is known. `keys.on_tag` says whether the tag was
+/// consumed already (a second one is a duplicate) or is still among the fields (skip it).
 pub(crate) fn finish<'de, T: Protocol, M: MapAccess<'de>>(
     tag: &str,
     map: M,
-    on_tag: OnTag,
+    keys: Keys<'_>,
 ) -> Result<T, M::Error> {
     match T::__variant_index(tag) {
-        Some(index) => T::__deserialize_variant(index, map, on_tag),
+        Some(index) => T::__deserialize_variant(index, map, keys),
         None if T::HAS_OTHER => {
-            let mut raw: serde_json::Map<String, serde_json::Value> = de::Deserialize::deserialize(
-                MapAccessDeserializer::new(TagFiltered::new(map, T::TAG, on_tag)),
-            )?;
+            // The catch-all keeps everything, the correlation id included.
+            let filtered = TagFiltered {
+                inner: map,
+                tag: keys.tag,
+                on_tag: keys.on_tag,
+                id: None,
+            };
+            let mut raw: serde_json::Map<String, serde_json::Value> =
+                de::Deserialize::deserialize(MapAccessDeserializer::new(filtered))?;
+            keys.set_id(raw.get(keys.id_field).and_then(serde_json::Value::as_u64));
             raw.insert(T::TAG.to_owned(), serde_json::Value::String(tag.to_owned()));
             T::__other(tag.to_owned(), serde_json::Value::Object(raw))
                 .ok_or_else(|| M::Error::custom("the catch-all variant rejected the message"))
@@ -85,6 +135,7 @@ pub(crate) fn finish<'de, T: Protocol, M: MapAccess<'de>>(
 fn buffered<'de, T: Protocol, A: MapAccess<'de>>(
     first: Cow<'de, str>,
     mut map: A,
+    id: &Cell<Option<u64>>,
 ) -> Result<T, A::Error> {
     // Raw JSON text keeps every number exactly (u64, i128, floats, arbitrary precision) and lets
     // integer-keyed maps parse their keys, which serde's internal `Content` buffer does not.
@@ -109,7 +160,7 @@ fn buffered<'de, T: Protocol, A: MapAccess<'de>>(
         entries: entries.iter(),
         value: None,
     };
-    finish::<T, _>(&tag, replay, OnTag::Reject).map_err(A::Error::custom)
+    finish::<T, _>(&tag, replay, Keys::new::<T>(OnTag::Reject, id)).map_err(A::Error::custom)
 }
 
 struct BufferedMap<'x, 'de> {
@@ -158,20 +209,28 @@ pub enum OnTag {
     Skip,
 }
 
-/// A map of a message's fields with the tag taken out, handed to the variant's struct.
-pub(crate) struct TagFiltered<M> {
-    inner: M,
-    tag: &'static str,
-    on_tag: OnTag,
+/// A map of a message's fields with the tag taken out (rejected or skipped) and the correlation
+/// id captured, handed to the variant's decoder.
+pub(crate) struct TagFiltered<'a, M> {
+    pub(crate) inner: M,
+    pub(crate) tag: &'static str,
+    pub(crate) on_tag: OnTag,
+    /// The id field and where to put its value; `None` leaves the id among the fields.
+    pub(crate) id: Option<(&'static str, &'a Cell<Option<u64>>)>,
 }
 
-impl<M> TagFiltered<M> {
-    pub(crate) fn new(inner: M, tag: &'static str, on_tag: OnTag) -> Self {
-        Self { inner, tag, on_tag }
+impl<'a, M> TagFiltered<'a, M> {
+    pub(crate) fn new(inner: M, keys: Keys<'a>) -> Self {
+        TagFiltered {
+            inner,
+            tag: keys.tag,
+            on_tag: keys.on_tag,
+            id: Some((keys.id_field, keys.id)),
+        }
     }
 }
 
-impl<'de, M: MapAccess<'de>> MapAccess<'de> for TagFiltered<M> {
+impl<'de, M: MapAccess<'de>> MapAccess<'de> for TagFiltered<'_, M> {
     type Error = M::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -191,6 +250,15 @@ impl<'de, M: MapAccess<'de>> MapAccess<'de> for TagFiltered<M> {
                     }
                 }
             }
+            if let Some((id_field, slot)) = self.id
+                && key == id_field
+            {
+                if slot.get().is_some() {
+                    return Err(duplicate_field(id_field));
+                }
+                slot.set(self.inner.next_value_seed(IdSeed)?);
+                continue;
+            }
             return match key {
                 Cow::Borrowed(k) => seed.deserialize(BorrowedStrDeserializer::new(k)),
                 Cow::Owned(k) => seed.deserialize(StringDeserializer::new(k)),
@@ -208,6 +276,16 @@ impl<'de, M: MapAccess<'de>> MapAccess<'de> for TagFiltered<M> {
 
     fn size_hint(&self) -> Option<usize> {
         self.inner.size_hint()
+    }
+}
+
+struct IdSeed;
+
+impl<'de> DeserializeSeed<'de> for IdSeed {
+    type Value = Option<u64>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        correlation_id(deserializer)
     }
 }
 
@@ -283,17 +361,13 @@ pub(crate) fn duplicate_field<E: de::Error>(field: &str) -> E {
 /// Decode a unit variant: no fields, extra ones ignored (like serde) or rejected.
 #[inline]
 pub fn unit_variant<'de, M: MapAccess<'de>>(
-    mut map: M,
-    tag: &'static str,
-    on_tag: OnTag,
+    map: M,
+    keys: Keys<'_>,
     deny_unknown_fields: bool,
 ) -> Result<(), M::Error> {
+    let mut map = TagFiltered::new(map, keys);
     while let Some(key) = map.next_key_seed(KeySeed)? {
-        if key == tag {
-            if on_tag == OnTag::Reject {
-                return Err(duplicate_field(tag));
-            }
-        } else if deny_unknown_fields {
+        if deny_unknown_fields {
             return Err(M::Error::custom(format_args!(
                 "unknown field `{key}`, there are no fields"
             )));
@@ -303,22 +377,18 @@ pub fn unit_variant<'de, M: MapAccess<'de>>(
     Ok(())
 }
 
-/// Decode a struct variant's generated struct from the remaining fields. The struct has a
-/// guard field named like the tag, so with the tag consumed the map goes in unwrapped: the
-/// tag-first path costs what a plain struct costs.
+/// Decode a struct variant's generated struct from the remaining fields. The struct has guard
+/// fields named like the tag and the id, so with the tag consumed the map goes in unwrapped: the
+/// tag-first path costs what a plain struct costs. The caller passes the struct's captured id
+/// to [`Keys::set_id`].
 #[inline]
 pub fn struct_variant<'de, S: de::Deserialize<'de>, M: MapAccess<'de>>(
     map: M,
-    tag: &'static str,
-    on_tag: OnTag,
+    keys: Keys<'_>,
 ) -> Result<S, M::Error> {
-    match on_tag {
+    match keys.on_tag {
         OnTag::Reject => S::deserialize(MapAccessDeserializer::new(map)),
-        OnTag::Skip => S::deserialize(MapAccessDeserializer::new(TagFiltered::new(
-            map,
-            tag,
-            OnTag::Skip,
-        ))),
+        OnTag::Skip => S::deserialize(MapAccessDeserializer::new(TagFiltered::new(map, keys))),
     }
 }
 
@@ -342,11 +412,10 @@ impl<'de, T: Protocol> de::Deserialize<'de> for DuplicateTag<T> {
 /// ignored is an error, as it is for every other variant shape.
 pub fn newtype_variant<'de, S: de::Deserialize<'de>, M: MapAccess<'de>>(
     map: M,
-    tag: &'static str,
-    on_tag: OnTag,
+    keys: Keys<'_>,
     deny_unknown_fields: bool,
 ) -> Result<S, M::Error> {
-    let map = TagFiltered::new(map, tag, on_tag);
+    let map = TagFiltered::new(map, keys);
     if !deny_unknown_fields {
         return S::deserialize(MapAccessDeserializer::new(map));
     }
@@ -385,4 +454,19 @@ pub fn serialize_other<S: serde::Serializer>(
         }
     }
     map.end()
+}
+
+/// A request's handler answered with a variant other than the declared reply: a handler bug
+/// worth a warning (the reply is still sent).
+pub fn check_reply<Out: Protocol>(request: &crate::VariantMeta, reply: &Out) {
+    if let Some(expected) = request.reply()
+        && reply.type_name() != expected
+    {
+        tracing::warn!(
+            request = request.wire_name,
+            expected,
+            got = reply.type_name(),
+            "handler answered a request with a different reply type than its #[protocol(reply)] declares"
+        );
+    }
 }

@@ -33,9 +33,38 @@ pub struct VariantMeta {
     pub kind: VariantKind,
     /// Whether unknown fields are rejected for this variant.
     pub deny_unknown_fields: bool,
-    /// For a request: the wire name of the reply variant in the other direction's enum.
-    pub reply: Option<&'static str>,
+    reply: Option<ReplyRef>,
 }
+
+/// The reply variant a request declares: its Rust name, and its wire name resolved through the
+/// other direction's enum (so renames there are honoured).
+#[derive(Clone, Copy)]
+#[doc(hidden)]
+pub struct ReplyRef {
+    variant: &'static str,
+    wire_name: fn() -> &'static str,
+}
+
+impl ReplyRef {
+    #[doc(hidden)]
+    pub const fn __new(variant: &'static str, wire_name: fn() -> &'static str) -> Self {
+        Self { variant, wire_name }
+    }
+}
+
+impl std::fmt::Debug for ReplyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({:?})", self.variant, (self.wire_name)())
+    }
+}
+
+impl PartialEq for ReplyRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.variant == other.variant && (self.wire_name)() == (other.wire_name)()
+    }
+}
+
+impl Eq for ReplyRef {}
 
 impl VariantMeta {
     #[doc(hidden)]
@@ -46,7 +75,7 @@ impl VariantMeta {
         doc: &'static str,
         kind: VariantKind,
         deny_unknown_fields: bool,
-        reply: Option<&'static str>,
+        reply: Option<ReplyRef>,
     ) -> Self {
         Self {
             name,
@@ -62,6 +91,16 @@ impl VariantMeta {
     /// Whether this variant is a request that expects a reply.
     pub fn is_request(&self) -> bool {
         self.reply.is_some()
+    }
+
+    /// For a request: the wire name of the reply variant in the other direction's enum.
+    pub fn reply(&self) -> Option<&'static str> {
+        self.reply.map(|r| (r.wire_name)())
+    }
+
+    /// For a request: the Rust name of the reply variant.
+    pub fn reply_variant(&self) -> Option<&'static str> {
+        self.reply.map(|r| r.variant)
     }
 }
 
@@ -102,6 +141,10 @@ pub trait Protocol:
     const VARIANTS: &'static [VariantMeta];
     /// Whether the enum has a `#[protocol(other)]` catch-all variant.
     const HAS_OTHER: bool;
+    /// The correlation id field every variant may carry (`"id"` unless `#[protocol(id = "...")]`).
+    const ID_FIELD: &'static str;
+    /// What a server does with a message of unknown type (`#[protocol(on_unknown = "...")]`).
+    const ON_UNKNOWN: crate::UnknownPolicy;
 
     /// The wire name of this message's variant (for the catch-all: `"*"`, see [`Protocol::wire_tag`]).
     fn type_name(&self) -> &'static str;
@@ -126,6 +169,11 @@ pub trait Protocol:
         Self::__variant_index(tag).map(|i| &Self::VARIANTS[i])
     }
 
+    /// Metadata of the variant with this Rust name.
+    fn meta_by_name(name: &str) -> Option<&'static VariantMeta> {
+        Self::VARIANTS.iter().find(|v| v.name == name)
+    }
+
     /// The JSON Schema (2020-12) of this protocol; see [`crate::schema_for`].
     fn json_schema() -> serde_json::Value {
         crate::schema::schema_for::<Self>()
@@ -138,7 +186,7 @@ pub trait Protocol:
     fn __deserialize_variant<'de, M: MapAccess<'de>>(
         index: usize,
         map: M,
-        on_tag: crate::__private::OnTag,
+        keys: crate::__private::Keys<'_>,
     ) -> Result<Self, M::Error>;
 
     #[doc(hidden)]

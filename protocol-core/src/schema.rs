@@ -247,10 +247,12 @@ pub fn protocol_schema<T: Protocol>(
         out.insert("description".into(), doc.into());
     }
     out.insert("type".into(), "object".into());
-    out.insert(
-        "oneOf".into(),
-        Value::Array(variants.into_iter().map(Schema::to_value).collect()),
-    );
+    let variants: Vec<Value> = variants
+        .into_iter()
+        .zip(T::VARIANTS)
+        .map(|(schema, meta)| with_correlation::<T>(schema, meta).to_value())
+        .collect();
+    out.insert("oneOf".into(), Value::Array(variants));
     if !T::HAS_OTHER {
         out.insert("discriminator".into(), json!({ "propertyName": T::TAG }));
     }
@@ -263,6 +265,30 @@ pub fn protocol_schema<T: Protocol>(
         if let Ok(s) = <&mut Schema>::try_from(def) {
             transform.transform(s);
         }
+    }
+    schema
+}
+
+/// Every message may carry the correlation id beside its fields; a request says which reply
+/// answers it (in a `$comment`: `protocol:reply=<wire name>`, read by the schema tooling).
+fn with_correlation<T: Protocol>(mut schema: Schema, meta: &VariantMeta) -> Schema {
+    if meta.kind == VariantKind::Other {
+        return schema;
+    }
+    let obj = schema.ensure_object();
+    if let Some(Value::Object(props)) = obj.get_mut("properties") {
+        props.insert(
+            T::ID_FIELD.to_owned(),
+            json!({
+                "description": "Correlation id chosen by the sender of a request; replies and error replies carry the same id.",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": u64::MAX,
+            }),
+        );
+    }
+    if let Some(reply) = meta.reply() {
+        obj.insert("$comment".into(), format!("protocol:reply={reply}").into());
     }
     schema
 }

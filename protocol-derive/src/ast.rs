@@ -41,6 +41,17 @@ pub struct Field<'a> {
     pub attrs: attr::Field,
 }
 
+impl Container<'_> {
+    /// The correlation id field name.
+    pub fn id_field(&self) -> String {
+        self.attrs
+            .id
+            .as_ref()
+            .map(syn::LitStr::value)
+            .unwrap_or_else(|| "id".to_owned())
+    }
+}
+
 impl Field<'_> {
     /// The serialized field name (for collision checks), as serde would compute it.
     pub fn wire_name(&self, rule: Option<RenameRule>) -> Option<String> {

@@ -53,6 +53,16 @@ pub struct Container {
     pub deny_unknown_fields: bool,
     pub handler: Option<syn::Ident>,
     pub handler_default: bool,
+    pub id: Option<LitStr>,
+    pub on_unknown: Option<UnknownPolicy>,
+}
+
+/// `on_unknown = "reply" | "ignore" | "close"`.
+#[derive(Clone, Copy)]
+pub enum UnknownPolicy {
+    Reply,
+    Ignore,
+    Close,
 }
 
 /// Attributes on a variant.
@@ -62,7 +72,7 @@ pub struct Variant {
     pub rename_all: Option<RenameRule>,
     pub deny_unknown_fields: bool,
     pub other: bool,
-    pub reply: Option<syn::Ident>,
+    pub reply: Option<syn::Path>,
 }
 
 fn get_lit_str(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
@@ -104,6 +114,8 @@ impl Container {
         let mut deny = Attr::none(cx, "deny_unknown_fields");
         let mut handler = Attr::none(cx, "handler");
         let mut handler_default = Attr::none(cx, "handler_default");
+        let mut id = Attr::none(cx, "id");
+        let mut on_unknown = Attr::none(cx, "on_unknown");
         reject_serde(cx, attrs, "the enum");
         for attr in attrs.iter().filter(|a| a.path().is_ident("protocol")) {
             let result = attr.parse_nested_meta(|meta| {
@@ -133,6 +145,23 @@ impl Container {
                     }
                 } else if meta.path.is_ident("handler_default") {
                     handler_default.set(&meta.path, ());
+                } else if meta.path.is_ident("id") {
+                    let s = get_lit_str(&meta)?;
+                    if s.value().is_empty() {
+                        cx.error_spanned_by(&s, "the correlation id field name must not be empty");
+                    }
+                    id.set(&meta.path, s);
+                } else if meta.path.is_ident("on_unknown") {
+                    let s = get_lit_str(&meta)?;
+                    match s.value().as_str() {
+                        "reply" => on_unknown.set(&meta.path, UnknownPolicy::Reply),
+                        "ignore" => on_unknown.set(&meta.path, UnknownPolicy::Ignore),
+                        "close" => on_unknown.set(&meta.path, UnknownPolicy::Close),
+                        other => cx.error_spanned_by(
+                            &s,
+                            format!("unknown `on_unknown` policy `{other}`, expected one of: reply, ignore, close"),
+                        ),
+                    }
                 } else {
                     return Err(meta.error(format_args!(
                         "unknown protocol attribute `{}` on the enum, expected one of: {CONTAINER_KEYS}",
@@ -152,6 +181,8 @@ impl Container {
             deny_unknown_fields: deny.get().is_some(),
             handler: handler.get(),
             handler_default: handler_default.get().is_some(),
+            id: id.get(),
+            on_unknown: on_unknown.get(),
         }
     }
 }
@@ -183,13 +214,20 @@ impl Variant {
                     other.set(&meta.path, ());
                 } else if meta.path.is_ident("reply") {
                     let value = meta.value()?;
-                    let ident: syn::Ident = if value.peek(LitStr) {
+                    let path: syn::Path = if value.peek(LitStr) {
                         let s: LitStr = value.parse()?;
                         s.parse()?
                     } else {
                         value.parse()?
                     };
-                    reply.set(&meta.path, ident);
+                    if path.segments.len() < 2 {
+                        cx.error_spanned_by(
+                            &path,
+                            "name the reply variant with its enum, e.g. `reply = ServerMsg::Sent`",
+                        );
+                    } else {
+                        reply.set(&meta.path, path);
+                    }
                 } else {
                     return Err(meta.error(format_args!(
                         "unknown protocol attribute `{}` on a variant, expected one of: {VARIANT_KEYS}",

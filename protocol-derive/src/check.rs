@@ -11,7 +11,9 @@ pub fn check(cx: &Ctxt, cont: &Container<'_>) {
     check_other(cx, cont);
     check_wire_names(cx, cont);
     check_tag_collisions(cx, cont);
-    check_unsupported(cx, cont);
+    check_newtype_attrs(cx, cont);
+    check_id_collisions(cx, cont);
+    check_reply_enums(cx, cont);
     check_custom_codecs(cx, cont);
 }
 
@@ -121,18 +123,9 @@ fn check_tag_collisions(cx: &Ctxt, cont: &Container<'_>) {
     }
 }
 
-/// Attributes whose behaviour lives in the dispatch layer, not yet generated.
-pub fn check_unsupported(cx: &Ctxt, cont: &Container<'_>) {
-    if let Some(h) = &cont.attrs.handler {
-        cx.error_spanned_by(h, "`handler` is not supported yet");
-    }
-    if cont.attrs.handler_default {
-        cx.error_spanned_by(cont.ident, "`handler_default` is not supported yet");
-    }
+/// serde attributes on a newtype variant's field would be silently ignored.
+pub fn check_newtype_attrs(cx: &Ctxt, cont: &Container<'_>) {
     for v in &cont.variants {
-        if let Some(r) = &v.attrs.reply {
-            cx.error_spanned_by(r, "`reply` is not supported yet");
-        }
         if let Style::Newtype(f) = &v.style
             && f.original.attrs.iter().any(|a| a.path().is_ident("serde"))
         {
@@ -140,6 +133,38 @@ pub fn check_unsupported(cx: &Ctxt, cont: &Container<'_>) {
                 f.original,
                 "serde attributes on a newtype variant's field have no effect; put them on the fields of the inner struct",
             );
+        }
+    }
+}
+
+/// Every variant may carry the correlation id beside its fields, so no field may use its name.
+fn check_id_collisions(cx: &Ctxt, cont: &Container<'_>) {
+    let id = cont.id_field();
+    for v in cont.variants.iter().filter(|v| !v.attrs.other) {
+        let Style::Struct(fields) = &v.style else {
+            continue;
+        };
+        for f in fields.iter().filter(|f| !f.attrs.flatten) {
+            if f.wire_name(v.field_rule).as_deref() == Some(id.as_str()) {
+                cx.error_spanned_by(
+                    f.original,
+                    format!("field is serialized as \"{id}\", the correlation id every message may carry; rename the field, or move the correlation id with #[protocol(id = \"requestId\")]"),
+                );
+            }
+        }
+    }
+}
+
+/// Every request's reply lives in the same enum: the handler's `Out`.
+fn check_reply_enums(cx: &Ctxt, cont: &Container<'_>) {
+    let Some(first) = crate::dispatch::reply_enum(cont) else {
+        return;
+    };
+    for v in &cont.variants {
+        if let Some(reply) = &v.attrs.reply
+            && crate::dispatch::enum_of(reply) != first
+        {
+            cx.error_spanned_by(reply, "every `reply` must name a variant of the same enum: the other direction's protocol");
         }
     }
 }

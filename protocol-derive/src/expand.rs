@@ -65,6 +65,12 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
         wire_tag_arm,
     } = pieces;
     let name = ident.to_string();
+    let id_field = cont.id_field();
+    let on_unknown = match cont.attrs.on_unknown {
+        None | Some(crate::attr::UnknownPolicy::Reply) => quote!(Reply),
+        Some(crate::attr::UnknownPolicy::Ignore) => quote!(Ignore),
+        Some(crate::attr::UnknownPolicy::Close) => quote!(Close),
+    };
     let enum_doc = crate::ast::doc_of(&cont.input.attrs);
     let has_other = other.is_some();
     let other_body = other.unwrap_or_else(|| quote!(::core::option::Option::None));
@@ -121,6 +127,8 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
                 const TYPES: &'static [&'static str] = &[#(#types),*];
                 const VARIANTS: &'static [::protocol_core::VariantMeta] = &[#(#metas),*];
                 const HAS_OTHER: bool = #has_other;
+                const ID_FIELD: &'static str = #id_field;
+                const ON_UNKNOWN: ::protocol_core::UnknownPolicy = ::protocol_core::UnknownPolicy::#on_unknown;
 
                 fn type_name(&self) -> &'static str {
                     match self {
@@ -146,7 +154,7 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
                 fn __deserialize_variant<'de, __M: #p::serde::de::MapAccess<'de>>(
                     __index: usize,
                     __map: __M,
-                    __on_tag: #p::OnTag,
+                    __keys: #p::Keys<'_>,
                 ) -> ::core::result::Result<Self, __M::Error> {
                     match __index {
                         #(#de_arms)*
@@ -173,9 +181,32 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
     let doc = &v.doc;
     let aliases: Vec<String> = v.attrs.aliases.iter().map(LitStr::value).collect();
     let reply = match &v.attrs.reply {
-        Some(r) => {
-            let r = r.to_string();
-            quote!(::core::option::Option::Some(#r))
+        Some(path) => {
+            let mut enum_path = path.clone();
+            let variant = enum_path.segments.pop().map(|p| p.ident);
+            let enum_path = {
+                let mut e = enum_path;
+                // `pop` leaves a trailing `::`; rebuild without it.
+                let segments: Vec<_> = e.segments.iter().cloned().collect();
+                e.segments = segments.into_iter().collect();
+                e
+            };
+            let variant_name = variant
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            // The reply variant must exist: this pattern does not compile otherwise.
+            out.items.push(quote! {
+                const _: fn(&#enum_path) -> bool = |__m| ::core::matches!(__m, #path { .. });
+            });
+            quote! {
+                ::core::option::Option::Some(::protocol_core::__private::ReplyRef::__new(#variant_name, || {
+                    match <#enum_path as ::protocol_core::Protocol>::meta_by_name(#variant_name) {
+                        ::core::option::Option::Some(__m) => __m.wire_name,
+                        ::core::option::Option::None => #variant_name,
+                    }
+                }))
+            }
         }
         None => quote!(::core::option::Option::None),
     };
@@ -218,8 +249,9 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
             out.ser_arms.push(quote! {
                 #ident::#vident => #p::serde::Serialize::serialize(&__Unit { __tag: #wire }, __serializer),
             });
-            out.de_arms
-                .push(quote!(#index => #p::unit_variant(__map, #tag, __on_tag, #deny).map(|()| #ident::#vident),));
+            out.de_arms.push(
+                quote!(#index => #p::unit_variant(__map, __keys, #deny).map(|()| #ident::#vident),),
+            );
             out.schemas
                 .push(quote!(#p::unit_variant_schema(#tag, #meta_ref)));
         }
@@ -240,7 +272,7 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
             out.ser_arms.push(quote! {
                 #ident::#vident(__inner) => #p::serde::Serialize::serialize(&#ser { __tag: #wire, __inner }, __serializer),
             });
-            out.de_arms.push(quote!(#index => #p::newtype_variant::<#ty, __M>(__map, #tag, __on_tag, #deny).map(#ident::#vident),));
+            out.de_arms.push(quote!(#index => #p::newtype_variant::<#ty, __M>(__map, __keys, #deny).map(#ident::#vident),));
             out.schemas.push(quote! {
                 #p::newtype_variant_schema(<#ty as #p::schemars::JsonSchema>::json_schema(__gen), #tag, #meta_ref)
             });
@@ -287,6 +319,7 @@ fn expand_struct_variant(
     let ident = cont.ident;
     let vident = v.ident;
     let tag = &cont.tag;
+    let id_field = cont.id_field();
     let wire = &v.wire_name;
     let de = format_ident!("__De_{}", vident);
     let ser = format_ident!("__Ser_{}", vident);
@@ -348,6 +381,9 @@ fn expand_struct_variant(
         #deny
         struct #de {
             #(#de_fields)*
+            #[serde(rename = #id_field, default, deserialize_with = "::protocol_core::__private::correlation_id")]
+            #[schemars(skip)]
+            __id: ::core::option::Option<u64>,
             #[serde(rename = #tag, default)]
             #[schemars(skip)]
             __tag: #p::DuplicateTag<#ident>,
@@ -366,7 +402,10 @@ fn expand_struct_variant(
         #ident::#vident { #(#idents),* } => #p::serde::Serialize::serialize(&#ser { __tag: #wire, #(#idents),* }, __serializer),
     });
     out.de_arms.push(quote! {
-        #index => #p::struct_variant::<#de, __M>(__map, #tag, __on_tag).map(|__v| #ident::#vident { #(#idents: __v.#idents),* }),
+        #index => #p::struct_variant::<#de, __M>(__map, __keys).map(|__v| {
+            __keys.set_id(__v.__id);
+            #ident::#vident { #(#idents: __v.#idents),* }
+        }),
     });
 }
 
@@ -406,13 +445,15 @@ pub fn fallback(input: &syn::DeriveInput) -> TokenStream {
                 const TYPES: &'static [&'static str] = &[];
                 const VARIANTS: &'static [::protocol_core::VariantMeta] = &[];
                 const HAS_OTHER: bool = false;
+                const ID_FIELD: &'static str = "id";
+                const ON_UNKNOWN: ::protocol_core::UnknownPolicy = ::protocol_core::UnknownPolicy::Reply;
                 fn type_name(&self) -> &'static str {
                     ::core::unreachable!()
                 }
                 fn __variant_index(_: &str) -> ::core::option::Option<usize> {
                     ::core::unreachable!()
                 }
-                fn __deserialize_variant<'de, __M: #p::serde::de::MapAccess<'de>>(_: usize, _: __M, _: #p::OnTag) -> ::core::result::Result<Self, __M::Error> {
+                fn __deserialize_variant<'de, __M: #p::serde::de::MapAccess<'de>>(_: usize, _: __M, _: #p::Keys<'_>) -> ::core::result::Result<Self, __M::Error> {
                     ::core::unreachable!()
                 }
                 fn __other(_: ::std::string::String, _: #p::serde_json::Value) -> ::core::option::Option<Self> {

@@ -9,6 +9,7 @@ mod attr;
 mod case;
 mod check;
 mod ctxt;
+mod dispatch;
 mod expand;
 
 use proc_macro::TokenStream;
@@ -29,7 +30,11 @@ fn derive(input: &DeriveInput) -> proc_macro2::TokenStream {
         check::check(&cx, cont);
     }
     match (cx.check(), cont) {
-        (Ok(()), Some(cont)) => expand::expand(&cont),
+        (Ok(()), Some(cont)) => {
+            let mut out = expand::expand(&cont);
+            out.extend(dispatch::expand(&cont));
+            out
+        }
         (Err(e), _) => {
             let mut out = e.to_compile_error();
             out.extend(expand::fallback(input));

@@ -15,10 +15,10 @@ const MODES: &[&str] = &["decode"];
 
 fn decode_mode() -> serde_json::Value {
     let msg: ClientMsg = protocol_core::decode(CHAT_MESSAGE).expect("bench message decodes");
-    let ClientMsg::Message { id, room, text } = &msg else {
+    let ClientMsg::Message { room, text } = &msg else {
         unreachable!()
     };
-    let (id, room, text) = (*id, room.clone(), text.clone());
+    let (room, text) = (room.clone(), text.clone());
     let mut bare = || keep(serde_json::from_str::<Bare>(black_box(CHAT_MESSAGE)).unwrap());
     let mut first = || keep(protocol_core::decode::<ClientMsg>(black_box(CHAT_MESSAGE)).unwrap());
     let mut last =
@@ -27,7 +27,6 @@ fn decode_mode() -> serde_json::Value {
     let mut value = || keep(value_if_else(black_box(CHAT_MESSAGE)).unwrap());
     let out = BareOut {
         ty: "message",
-        id,
         room: &room,
         text: &text,
     };

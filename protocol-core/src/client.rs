@@ -1,0 +1,340 @@
+//! A typed WebSocket client: send `Out` messages, await replies matched by correlation id, and
+//! receive pushed `In` messages; optional reconnect with exponential backoff and jitter.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use crate::codec::{DecodeError, Frame, decode_frame, encode_frame};
+use crate::error::ErrorReply;
+use crate::locate::{Located, locate};
+use crate::protocol::Protocol;
+
+/// What went wrong on the client side.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Could not connect (or reconnect).
+    #[error("cannot connect to {url}: {reason}")]
+    Connect {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The connection is closed.
+    #[error("the connection is closed")]
+    Closed,
+    /// No reply within the request deadline.
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    /// The server answered with an error reply.
+    #[error("server error: {0}")]
+    Server(ErrorReply),
+    /// A message could not be encoded.
+    #[error("cannot encode the message: {0}")]
+    Encode(String),
+    /// The reply could not be decoded.
+    #[error("cannot decode the reply: {0}")]
+    Decode(DecodeError),
+}
+
+/// Reconnect policy: exponential backoff from `initial` to `max`, with up to 50% jitter.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// First delay.
+    pub initial: Duration,
+    /// Longest delay.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Configures a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    url: String,
+    request_timeout: Duration,
+    reconnect: Option<Backoff>,
+    max_message_size: usize,
+    push_capacity: usize,
+}
+
+enum Command {
+    Frame(String),
+    Close(u16, String),
+}
+
+type Pending<In> = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<In, ClientError>>>>>;
+
+/// A typed client: sends `Out`, receives `In`.
+pub struct Client<Out, In> {
+    commands: mpsc::Sender<Command>,
+    pushes: mpsc::Receiver<In>,
+    pending: Pending<In>,
+    next_id: AtomicU64,
+    request_timeout: Duration,
+    marker: std::marker::PhantomData<fn(Out)>,
+}
+
+impl ClientBuilder {
+    /// A client of `url` (`ws://host:port/path?query`), 10 s request deadline, no reconnect.
+    pub fn new(url: impl Into<String>) -> Self {
+        ClientBuilder {
+            url: url.into(),
+            request_timeout: Duration::from_secs(10),
+            reconnect: None,
+            max_message_size: 16 << 20,
+            push_capacity: 1024,
+        }
+    }
+
+    /// Deadline for [`Client::request`].
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Reconnect when the connection drops (pending requests fail with [`ClientError::Closed`]).
+    pub fn reconnect(mut self, backoff: Backoff) -> Self {
+        self.reconnect = Some(backoff);
+        self
+    }
+
+    /// Largest message accepted from the server.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Connect.
+    pub async fn connect<Out: Protocol, In: Protocol>(
+        self,
+    ) -> Result<Client<Out, In>, ClientError> {
+        let ws = open(&self.url, self.max_message_size).await?;
+        let (commands, command_rx) = mpsc::channel(256);
+        let (push_tx, pushes) = mpsc::channel(self.push_capacity);
+        let pending: Pending<In> = Arc::default();
+        tokio::spawn(drive::<In>(
+            ws,
+            self.clone(),
+            command_rx,
+            push_tx,
+            Arc::clone(&pending),
+        ));
+        Ok(Client {
+            commands,
+            pushes,
+            pending,
+            next_id: AtomicU64::new(1),
+            request_timeout: self.request_timeout,
+            marker: std::marker::PhantomData,
+        })
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open(url: &str, max_message_size: usize) -> Result<Ws, ClientError> {
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(max_message_size))
+        .max_frame_size(Some(max_message_size));
+    tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+        .await
+        .map(|(ws, _)| ws)
+        .map_err(|e| ClientError::Connect {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+fn jitter(d: Duration) -> Duration {
+    // Cheap, non-cryptographic spread so clients do not reconnect in lockstep.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos());
+    let frac = f64::from(nanos % 1000) / 2000.0;
+    d.mul_f64(1.0 + frac)
+}
+
+fn lock<In>(
+    pending: &Pending<In>,
+) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Result<In, ClientError>>>> {
+    pending.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+async fn drive<In: Protocol>(
+    mut ws: Ws,
+    config: ClientBuilder,
+    mut commands: mpsc::Receiver<Command>,
+    pushes: mpsc::Sender<In>,
+    pending: Pending<In>,
+) {
+    loop {
+        let closed_by_us = run_socket(&mut ws, &mut commands, &pushes, &pending).await;
+        for (_, tx) in lock(&pending).drain() {
+            let _ = tx.send(Err(ClientError::Closed));
+        }
+        let Some(backoff) = config.reconnect.filter(|_| !closed_by_us) else {
+            return;
+        };
+        let mut delay = backoff.initial;
+        ws = loop {
+            tokio::time::sleep(jitter(delay)).await;
+            if commands.is_closed() {
+                return;
+            }
+            match open(&config.url, config.max_message_size).await {
+                Ok(ws) => break ws,
+                Err(e) => {
+                    tracing::debug!(error = %e, "reconnect failed");
+                    delay = (delay * 2).min(backoff.max);
+                }
+            }
+        };
+    }
+}
+
+/// Returns whether the close was ours.
+async fn run_socket<In: Protocol>(
+    ws: &mut Ws,
+    commands: &mut mpsc::Receiver<Command>,
+    pushes: &mpsc::Sender<In>,
+    pending: &Pending<In>,
+) -> bool {
+    loop {
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                Some(Command::Frame(text)) => {
+                    if ws.send(Message::Text(Utf8Bytes::from(text))).await.is_err() {
+                        return false;
+                    }
+                }
+                Some(Command::Close(code, reason)) => {
+                    let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from(reason) };
+                    let _ = ws.close(Some(frame)).await;
+                    while let Some(Ok(_)) = ws.next().await {}
+                    return true;
+                }
+                None => {
+                    let _ = ws.close(None).await;
+                    return true;
+                }
+            },
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Text(text))) => deliver(text.as_str(), pushes, pending).await,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return false,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}
+
+async fn deliver<In: Protocol>(text: &str, pushes: &mpsc::Sender<In>, pending: &Pending<In>) {
+    let is_error = text.starts_with(&format!("{{\"{}\":\"error\"", In::TAG))
+        || matches!(locate(text.as_bytes(), In::TAG), Located::Later("error"));
+    let id = crate::locate::find_u64(text.as_bytes(), In::ID_FIELD);
+    if let Some(id) = id {
+        let waiter = lock(pending).remove(&id);
+        if let Some(tx) = waiter {
+            let result = if is_error {
+                serde_json::from_str::<ErrorReply>(text)
+                    .map_err(|e| ClientError::Encode(e.to_string()))
+                    .and_then(|e| Err(ClientError::Server(e)))
+            } else {
+                decode_frame::<In>(text)
+                    .map(|Frame { msg, .. }| msg)
+                    .map_err(|e| ClientError::Decode(e.error))
+            };
+            let _ = tx.send(result);
+            return;
+        }
+    }
+    match decode_frame::<In>(text) {
+        Ok(Frame { msg, .. }) => {
+            let _ = pushes.send(msg).await;
+        }
+        Err(e) => tracing::warn!(error = %e.error, "server sent a message that does not decode"),
+    }
+}
+
+impl<Out: Protocol, In: Protocol> Client<Out, In> {
+    /// Connect with the defaults of [`ClientBuilder::new`].
+    pub async fn connect(url: impl Into<String>) -> Result<Self, ClientError> {
+        ClientBuilder::new(url).connect().await
+    }
+
+    /// Configure a client.
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(url)
+    }
+
+    /// Send a message (no reply expected).
+    pub async fn send(&self, msg: &Out) -> Result<(), ClientError> {
+        let text = encode_frame(msg, None).map_err(|e| ClientError::Encode(e.to_string()))?;
+        self.send_text(text).await
+    }
+
+    /// Send raw text as one frame (for tests of hostile input).
+    pub async fn send_text(&self, text: String) -> Result<(), ClientError> {
+        self.commands
+            .send(Command::Frame(text))
+            .await
+            .map_err(|_| ClientError::Closed)
+    }
+
+    /// Send a request with a fresh correlation id and wait for the reply with the same id (or
+    /// the error reply), within the request deadline.
+    pub async fn request(&self, msg: &Out) -> Result<In, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let text = encode_frame(msg, Some(id)).map_err(|e| ClientError::Encode(e.to_string()))?;
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id, tx);
+        if let Err(e) = self.send_text(text).await {
+            lock(&self.pending).remove(&id);
+            return Err(e);
+        }
+        match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Err(_) => {
+                lock(&self.pending).remove(&id);
+                Err(ClientError::Timeout(self.request_timeout))
+            }
+        }
+    }
+
+    /// The next pushed message (not a reply to a pending request); `None` once closed for good.
+    pub async fn next(&mut self) -> Option<In> {
+        self.pushes.recv().await
+    }
+
+    /// A pushed message if one has arrived.
+    pub fn try_next(&mut self) -> Option<In> {
+        self.pushes.try_recv().ok()
+    }
+
+    /// Close with a code and reason, waiting for the server's close.
+    pub async fn close(self, code: u16, reason: &str) {
+        let _ = self
+            .commands
+            .send(Command::Close(code, reason.to_owned()))
+            .await;
+        self.commands.closed().await;
+    }
+}

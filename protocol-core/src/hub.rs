@@ -1,0 +1,673 @@
+//! Who is on which socket: the connection registry (identity -> connections, connection ->
+//! rooms), rooms with presence, and delivery to a connection, an identity, a room or everyone.
+//!
+//! Delivery and room membership go through a [`Broker`]: the in-memory one serves a single node;
+//! a pub/sub broker (Redis) lets several nodes share rooms without handlers changing.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use futures_util::future::BoxFuture;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::codec::encode;
+use crate::context::Context;
+use crate::outbox::{Outbox, SendError, SlowConsumerPolicy};
+use crate::protocol::Protocol;
+
+/// A connection's id, unique within a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// Where a frame goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Target {
+    /// One connection.
+    Conn(ConnId),
+    /// Every connection of an identity (all of a user's devices).
+    Identity(Arc<str>),
+    /// Every connection in a room, except one (usually the sender).
+    Room {
+        /// The room.
+        room: Arc<str>,
+        /// A connection to leave out.
+        except: Option<ConnId>,
+    },
+    /// Every connection.
+    All,
+}
+
+/// A presence change in a room: an identity's first connection joined, or its last one left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceEvent {
+    /// The room.
+    pub room: String,
+    /// The identity whose presence changed.
+    pub identity: String,
+    /// Online (joined) or offline (left).
+    pub online: bool,
+}
+
+/// The result of joining a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// Whether this is the identity's first connection in the room (presence went online).
+    pub first: bool,
+    /// The room's members after the join, sorted.
+    pub members: Vec<String>,
+}
+
+/// Delivery of frames to this node's connections; what a [`Broker`] calls.
+pub trait LocalDelivery: Send + Sync {
+    /// Deliver an encoded frame to the local connections the target names; returns how many.
+    fn deliver(&self, target: &Target, frame: &Utf8Bytes) -> usize;
+}
+
+/// Fan-out and room membership across nodes.
+///
+/// The in-memory broker ([`InMemoryBroker`]) is the default and serves one node. A pub/sub
+/// implementation publishes each delivery once per node and keeps membership in shared storage.
+pub trait Broker: Send + Sync + 'static {
+    /// Deliver `frame` to `target` on every node, this one included (through `local`).
+    fn publish(&self, target: Target, frame: Utf8Bytes, local: &dyn LocalDelivery);
+    /// Record that `identity` is now in `room`; whether it was not before, and the members.
+    fn join<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, Joined>;
+    /// Record that `identity` left `room`; whether it was in it.
+    fn leave<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, bool>;
+    /// The members of a room, sorted.
+    fn members<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Vec<String>>;
+}
+
+/// The single-node broker: delivery is local, membership lives in memory.
+#[derive(Debug, Default)]
+pub struct InMemoryBroker {
+    rooms: Mutex<HashMap<String, BTreeSet<String>>>,
+}
+
+impl InMemoryBroker {
+    fn rooms(&self) -> MutexGuard<'_, HashMap<String, BTreeSet<String>>> {
+        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Broker for InMemoryBroker {
+    fn publish(&self, target: Target, frame: Utf8Bytes, local: &dyn LocalDelivery) {
+        local.deliver(&target, &frame);
+    }
+
+    fn join<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, Joined> {
+        let mut rooms = self.rooms();
+        let members = rooms.entry(room.to_owned()).or_default();
+        let first = members.insert(identity.to_owned());
+        let joined = Joined {
+            first,
+            members: members.iter().cloned().collect(),
+        };
+        Box::pin(async move { joined })
+    }
+
+    fn leave<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, bool> {
+        let mut rooms = self.rooms();
+        let was = rooms.get_mut(room).is_some_and(|m| m.remove(identity));
+        if rooms.get(room).is_some_and(BTreeSet::is_empty) {
+            rooms.remove(room);
+        }
+        Box::pin(async move { was })
+    }
+
+    fn members<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Vec<String>> {
+        let members = self
+            .rooms()
+            .get(room)
+            .map(|m| m.iter().cloned().collect())
+            .unwrap_or_default();
+        Box::pin(async move { members })
+    }
+}
+
+/// A live connection as the registry knows it.
+pub(crate) struct ConnEntry {
+    pub(crate) id: ConnId,
+    pub(crate) identity: Arc<str>,
+    pub(crate) outbox: Arc<Outbox>,
+}
+
+#[derive(Default)]
+struct Registry {
+    conns: HashMap<ConnId, Arc<ConnEntry>>,
+    identities: HashMap<Arc<str>, Vec<ConnId>>,
+    /// room -> connection -> its identity.
+    rooms: HashMap<Arc<str>, HashMap<ConnId, Arc<str>>>,
+    conn_rooms: HashMap<ConnId, HashSet<Arc<str>>>,
+}
+
+impl Registry {
+    /// Connections of `identity` in `room`.
+    fn identity_conns_in(&self, room: &str, identity: &str) -> usize {
+        self.rooms
+            .get(room)
+            .map_or(0, |m| m.values().filter(|i| &***i == identity).count())
+    }
+}
+
+type PresenceFn<Out> = dyn Fn(&PresenceEvent) -> Option<Out> + Send + Sync;
+
+struct HubInner<Out> {
+    registry: Mutex<Registry>,
+    count: tokio::sync::watch::Sender<usize>,
+    broker: Arc<dyn Broker>,
+    presence: Option<Box<PresenceFn<Out>>>,
+    next_conn: AtomicU64,
+    queue_capacity: usize,
+    slow_consumer: SlowConsumerPolicy,
+    stats: Stats,
+}
+
+/// Counters a hub keeps; read them with [`Hub::stats`].
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections registered since start.
+    pub connections_opened: AtomicU64,
+    /// Connections unregistered since start.
+    pub connections_closed: AtomicU64,
+    /// Frames queued for delivery (one per recipient).
+    pub frames_out: AtomicU64,
+    /// Messages received and dispatched.
+    pub messages_in: AtomicU64,
+    /// Error replies sent.
+    pub errors: AtomicU64,
+}
+
+/// The registry and delivery handle shared by a server, its connections and handler contexts.
+/// Cheap to clone.
+pub struct Hub<Out> {
+    inner: Arc<HubInner<Out>>,
+}
+
+impl<Out> Clone for Hub<Out> {
+    fn clone(&self) -> Self {
+        Hub {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<Out: Protocol> Default for Hub<Out> {
+    fn default() -> Self {
+        HubBuilder::new().build()
+    }
+}
+
+/// Builds a [`Hub`]: broker, presence messages, per-connection queue limits.
+pub struct HubBuilder<Out> {
+    broker: Arc<dyn Broker>,
+    presence: Option<Box<PresenceFn<Out>>>,
+    queue_capacity: usize,
+    slow_consumer: SlowConsumerPolicy,
+}
+
+impl<Out: Protocol> HubBuilder<Out> {
+    /// In-memory broker, no presence messages, 256 frames per connection queue, close slow
+    /// consumers.
+    pub fn new() -> Self {
+        HubBuilder {
+            broker: Arc::new(InMemoryBroker::default()),
+            presence: None,
+            queue_capacity: 256,
+            slow_consumer: SlowConsumerPolicy::Close,
+        }
+    }
+
+    /// Use another broker (e.g. Redis pub/sub for several nodes).
+    pub fn broker(mut self, broker: Arc<dyn Broker>) -> Self {
+        self.broker = broker;
+        self
+    }
+
+    /// The message other room members get when someone's presence changes (`None`: nothing).
+    pub fn presence(
+        mut self,
+        f: impl Fn(&PresenceEvent) -> Option<Out> + Send + Sync + 'static,
+    ) -> Self {
+        self.presence = Some(Box::new(f));
+        self
+    }
+
+    /// Frames a connection may have queued before its slow-consumer policy applies.
+    pub fn queue_capacity(mut self, frames: usize) -> Self {
+        self.queue_capacity = frames.max(1);
+        self
+    }
+
+    /// What to do with a connection whose queue is full.
+    pub fn slow_consumer(mut self, policy: SlowConsumerPolicy) -> Self {
+        self.slow_consumer = policy;
+        self
+    }
+
+    /// The hub.
+    pub fn build(self) -> Hub<Out> {
+        Hub {
+            inner: Arc::new(HubInner {
+                registry: Mutex::new(Registry::default()),
+                count: tokio::sync::watch::Sender::new(0),
+                broker: self.broker,
+                presence: self.presence,
+                next_conn: AtomicU64::new(1),
+                queue_capacity: self.queue_capacity,
+                slow_consumer: self.slow_consumer,
+                stats: Stats::default(),
+            }),
+        }
+    }
+}
+
+impl<Out: Protocol> Default for HubBuilder<Out> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<Out: Protocol> Hub<Out> {
+    /// A hub with the defaults of [`HubBuilder::new`].
+    pub fn new() -> Self {
+        HubBuilder::new().build()
+    }
+
+    /// Configure a hub.
+    pub fn builder() -> HubBuilder<Out> {
+        HubBuilder::new()
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.inner
+            .registry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The hub's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// Register a connection for `identity`; it receives what is delivered to it through the
+    /// returned outbox.
+    pub(crate) fn register(&self, identity: Arc<str>) -> Arc<ConnEntry> {
+        let id = ConnId(self.inner.next_conn.fetch_add(1, Ordering::Relaxed));
+        let outbox = Arc::new(Outbox::new(
+            self.inner.queue_capacity,
+            self.inner.slow_consumer,
+        ));
+        let entry = Arc::new(ConnEntry {
+            id,
+            identity: Arc::clone(&identity),
+            outbox,
+        });
+        let mut reg = self.registry();
+        reg.conns.insert(id, Arc::clone(&entry));
+        reg.identities.entry(identity).or_default().push(id);
+        self.inner.count.send_replace(reg.conns.len());
+        drop(reg);
+        self.inner
+            .stats
+            .connections_opened
+            .fetch_add(1, Ordering::Relaxed);
+        entry
+    }
+
+    /// Remove a connection: it leaves its rooms (presence goes offline where it was the
+    /// identity's last connection) and stops receiving.
+    pub(crate) async fn unregister(&self, id: ConnId) {
+        let rooms: Vec<Arc<str>> = {
+            let reg = self.registry();
+            reg.conn_rooms
+                .get(&id)
+                .map(|r| r.iter().cloned().collect())
+                .unwrap_or_default()
+        };
+        for room in rooms {
+            self.leave_conn(id, &room).await;
+        }
+        let mut reg = self.registry();
+        if let Some(entry) = reg.conns.remove(&id) {
+            if let Some(list) = reg.identities.get_mut(&entry.identity) {
+                list.retain(|c| *c != id);
+                if list.is_empty() {
+                    reg.identities.remove(&entry.identity);
+                }
+            }
+            // The connection's writer sends what is queued and the close frame.
+            entry.outbox.close(1001, "going away", true);
+            self.inner
+                .stats
+                .connections_closed
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        reg.conn_rooms.remove(&id);
+        self.inner.count.send_replace(reg.conns.len());
+    }
+
+    /// Watch the number of live connections (tests wait on it instead of sleeping).
+    pub fn watch_connections(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.inner.count.subscribe()
+    }
+
+    /// A context for a registered connection.
+    pub(crate) fn context(&self, entry: &Arc<ConnEntry>, request_id: Option<u64>) -> Context<Out> {
+        Context::new(Arc::clone(entry), self.clone(), request_id)
+    }
+
+    /// Attach a connection without a socket: for testing handlers with [`crate::dispatch()`].
+    /// The returned [`Inbox`] receives what is delivered to the connection.
+    ///
+    /// ```
+    /// use protocol_core::{Hub, Protocol};
+    ///
+    /// #[derive(Debug, PartialEq, Protocol)]
+    /// #[protocol(rename_all = "snake_case")]
+    /// enum ServerMsg {
+    ///     Hello { to: String },
+    /// }
+    ///
+    /// let hub = Hub::<ServerMsg>::new();
+    /// let (cx, mut inbox) = hub.attach("alice");
+    /// cx.push(&ServerMsg::Hello { to: "alice".into() }).unwrap();
+    /// assert_eq!(inbox.try_recv(), Some(ServerMsg::Hello { to: "alice".into() }));
+    /// ```
+    pub fn attach(&self, identity: &str) -> (Context<Out>, Inbox<Out>) {
+        let entry = self.register(Arc::from(identity));
+        let inbox = Inbox {
+            entry: Arc::clone(&entry),
+            hub: self.clone(),
+        };
+        (self.context(&entry, None), inbox)
+    }
+
+    /// Number of live connections.
+    pub fn connection_count(&self) -> usize {
+        self.registry().conns.len()
+    }
+
+    /// Number of live connections of an identity.
+    pub fn identity_connection_count(&self, identity: &str) -> usize {
+        self.registry().identities.get(identity).map_or(0, Vec::len)
+    }
+
+    /// Identities with at least one live connection, sorted.
+    pub fn online(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .registry()
+            .identities
+            .keys()
+            .map(|k| k.to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The rooms a connection is in, sorted.
+    pub fn rooms_of(&self, conn: ConnId) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .registry()
+            .conn_rooms
+            .get(&conn)
+            .map(|r| r.iter().map(|s| s.to_string()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Encode once and deliver to a target (on every node, through the broker).
+    pub fn send(&self, target: Target, msg: &Out) -> Result<(), SendError> {
+        let frame = encode(msg).map_err(|_| SendError::Encode)?;
+        self.send_frame(target, Utf8Bytes::from(frame));
+        Ok(())
+    }
+
+    /// Deliver an already encoded frame.
+    pub fn send_frame(&self, target: Target, frame: Utf8Bytes) {
+        self.inner.broker.publish(target, frame, self);
+    }
+
+    /// Put a connection in a room; when it is the identity's first connection there, the
+    /// presence message (if configured) goes to the room's other members.
+    pub async fn join(&self, conn: ConnId, room: &str) -> Joined {
+        let joined_now = {
+            let mut reg = self.registry();
+            match reg.conns.get(&conn).map(|e| Arc::clone(&e.identity)) {
+                None => None,
+                Some(identity) => {
+                    let room_key: Arc<str> = reg
+                        .rooms
+                        .get_key_value(room)
+                        .map(|(k, _)| Arc::clone(k))
+                        .unwrap_or_else(|| Arc::from(room));
+                    let first_local = reg.identity_conns_in(room, &identity) == 0;
+                    let already = reg
+                        .rooms
+                        .entry(Arc::clone(&room_key))
+                        .or_default()
+                        .insert(conn, Arc::clone(&identity))
+                        .is_some();
+                    reg.conn_rooms
+                        .entry(conn)
+                        .or_default()
+                        .insert(Arc::clone(&room_key));
+                    Some((identity, room_key, first_local && !already))
+                }
+            }
+        };
+        let Some((identity, room_key, first_local)) = joined_now else {
+            return Joined {
+                first: false,
+                members: Vec::new(),
+            };
+        };
+        if !first_local {
+            let members = self.inner.broker.members(room).await;
+            return Joined {
+                first: false,
+                members,
+            };
+        }
+        let joined = self.inner.broker.join(&room_key, &identity).await;
+        if joined.first {
+            self.presence(&room_key, &identity, true);
+        }
+        joined
+    }
+
+    /// Take a connection out of a room; presence goes offline when it was the identity's last.
+    pub async fn leave(&self, conn: ConnId, room: &str) -> bool {
+        self.leave_conn(conn, room).await
+    }
+
+    async fn leave_conn(&self, conn: ConnId, room: &str) -> bool {
+        let (identity, last_local) = {
+            let mut reg = self.registry();
+            let Some(identity) = reg.rooms.get_mut(room).and_then(|m| m.remove(&conn)) else {
+                return false;
+            };
+            if reg.rooms.get(room).is_some_and(HashMap::is_empty) {
+                reg.rooms.remove(room);
+            }
+            if let Some(r) = reg.conn_rooms.get_mut(&conn) {
+                r.remove(room);
+            }
+            let last_local = reg.identity_conns_in(room, &identity) == 0;
+            (identity, last_local)
+        };
+        if last_local && self.inner.broker.leave(room, &identity).await {
+            self.presence(room, &identity, false);
+        }
+        true
+    }
+
+    /// The members of a room (identities), sorted.
+    pub async fn members(&self, room: &str) -> Vec<String> {
+        self.inner.broker.members(room).await
+    }
+
+    fn presence(&self, room: &str, identity: &Arc<str>, online: bool) {
+        let Some(f) = &self.inner.presence else {
+            return;
+        };
+        let event = PresenceEvent {
+            room: room.to_owned(),
+            identity: identity.to_string(),
+            online,
+        };
+        if let Some(msg) = f(&event) {
+            // Everyone else in the room: the identity's other connections know already.
+            let frame = match encode(&msg) {
+                Ok(f) => Utf8Bytes::from(f),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot encode presence message");
+                    return;
+                }
+            };
+            self.inner.broker.publish(
+                Target::Room {
+                    room: Arc::from(room),
+                    except: None,
+                },
+                frame,
+                &PresenceDelivery {
+                    hub: self,
+                    identity,
+                },
+            );
+        }
+    }
+
+    fn deliver_filtered(
+        &self,
+        target: &Target,
+        frame: &Utf8Bytes,
+        skip_identity: Option<&str>,
+    ) -> usize {
+        let reg = self.registry();
+        let mut n = 0;
+        let mut send = |entry: &ConnEntry| {
+            if skip_identity.is_some_and(|i| &*entry.identity == i) {
+                return;
+            }
+            match entry
+                .outbox
+                .push(tokio_tungstenite::tungstenite::Message::Text(frame.clone()))
+            {
+                Ok(()) => n += 1,
+                Err(SendError::SlowConsumer) => {
+                    tracing::warn!(conn = %entry.id, identity = %entry.identity, "slow consumer: queue full, closing");
+                }
+                Err(_) => {}
+            }
+        };
+        match target {
+            Target::Conn(id) => {
+                if let Some(e) = reg.conns.get(id) {
+                    send(e);
+                }
+            }
+            Target::Identity(identity) => {
+                for id in reg.identities.get(identity).into_iter().flatten() {
+                    if let Some(e) = reg.conns.get(id) {
+                        send(e);
+                    }
+                }
+            }
+            Target::Room { room, except } => {
+                for id in reg.rooms.get(room).into_iter().flat_map(HashMap::keys) {
+                    if Some(*id) != *except
+                        && let Some(e) = reg.conns.get(id)
+                    {
+                        send(e);
+                    }
+                }
+            }
+            Target::All => {
+                for e in reg.conns.values() {
+                    send(e);
+                }
+            }
+        }
+        drop(reg);
+        self.inner
+            .stats
+            .frames_out
+            .fetch_add(n as u64, Ordering::Relaxed);
+        n
+    }
+}
+
+impl<Out: Protocol> LocalDelivery for Hub<Out> {
+    fn deliver(&self, target: &Target, frame: &Utf8Bytes) -> usize {
+        self.deliver_filtered(target, frame, None)
+    }
+}
+
+/// Presence messages go to the room minus every connection of the identity concerned.
+struct PresenceDelivery<'a, Out> {
+    hub: &'a Hub<Out>,
+    identity: &'a str,
+}
+
+impl<Out: Protocol> LocalDelivery for PresenceDelivery<'_, Out> {
+    fn deliver(&self, target: &Target, frame: &Utf8Bytes) -> usize {
+        self.hub
+            .deliver_filtered(target, frame, Some(self.identity))
+    }
+}
+
+/// What a connection attached with [`Hub::attach`] received.
+pub struct Inbox<Out> {
+    entry: Arc<ConnEntry>,
+    hub: Hub<Out>,
+}
+
+impl<Out: Protocol> Inbox<Out> {
+    /// The next frame delivered, as text.
+    pub fn try_recv_text(&mut self) -> Option<String> {
+        match self.entry.outbox.try_next()? {
+            crate::outbox::Next::Frame(f) => {
+                Some(f.into_text().map(|t| t.to_string()).unwrap_or_default())
+            }
+            crate::outbox::Next::Close(code, reason) => Some(format!("<close {code} {reason}>")),
+        }
+    }
+
+    /// The next message delivered, decoded (frames that do not decode are skipped).
+    pub fn try_recv(&mut self) -> Option<Out> {
+        while let Some(text) = self.try_recv_text() {
+            if let Ok(msg) = crate::codec::decode::<Out>(&text) {
+                return Some(msg);
+            }
+        }
+        None
+    }
+
+    /// Everything delivered so far, decoded.
+    pub fn drain(&mut self) -> Vec<Out> {
+        std::iter::from_fn(|| self.try_recv()).collect()
+    }
+
+    /// The connection's id.
+    pub fn conn_id(&self) -> ConnId {
+        self.entry.id
+    }
+
+    /// Disconnect: leave every room (presence goes offline) and unregister.
+    pub async fn disconnect(self) {
+        self.hub.unregister(self.entry.id).await;
+    }
+}

@@ -1,0 +1,219 @@
+//! A connection's bounded outgoing queue, shared by everyone who sends to it and drained by the
+//! connection's writer task. Frames are shared bytes: a broadcast is serialised once and the
+//! same buffer sits in every recipient's queue.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message;
+
+/// What happens when a connection's outgoing queue is full (its peer reads too slowly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SlowConsumerPolicy {
+    /// Close the connection with 1008 "slow consumer" (the default): others never wait for it.
+    #[default]
+    Close,
+    /// Drop the oldest queued frame to make room, and count the drop.
+    DropOldest,
+}
+
+/// Why a frame was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The connection is closed or closing.
+    #[error("the connection is closed")]
+    Closed,
+    /// The queue was full and the policy is to close the connection.
+    #[error("the connection's outgoing queue is full (slow consumer); it is being closed")]
+    SlowConsumer,
+    /// The message could not be encoded.
+    #[error("the message could not be encoded")]
+    Encode,
+}
+
+/// What the writer takes next.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Next {
+    Frame(Message),
+    Close(u16, String),
+}
+
+struct State {
+    queue: VecDeque<Message>,
+    close: Option<(u16, String)>,
+    closed: bool,
+}
+
+/// The queue itself.
+pub(crate) struct Outbox {
+    state: Mutex<State>,
+    notify: Notify,
+    capacity: usize,
+    policy: SlowConsumerPolicy,
+    dropped: AtomicU64,
+}
+
+impl Outbox {
+    pub(crate) fn new(capacity: usize, policy: SlowConsumerPolicy) -> Self {
+        Outbox {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                close: None,
+                closed: false,
+            }),
+            notify: Notify::new(),
+            capacity: capacity.max(1),
+            policy,
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the queue inconsistent.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queue a frame without waiting.
+    pub(crate) fn push(&self, frame: Message) -> Result<(), SendError> {
+        let mut st = self.lock();
+        if st.closed || st.close.is_some() {
+            return Err(SendError::Closed);
+        }
+        if st.queue.len() >= self.capacity {
+            match self.policy {
+                SlowConsumerPolicy::Close => {
+                    st.close = Some((1008, "slow consumer".to_owned()));
+                    st.queue.clear();
+                    drop(st);
+                    self.notify.notify_one();
+                    return Err(SendError::SlowConsumer);
+                }
+                SlowConsumerPolicy::DropOldest => {
+                    st.queue.pop_front();
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        st.queue.push_back(frame);
+        drop(st);
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    /// Ask the writer to send a close frame after what is queued (`drain`) or at once.
+    pub(crate) fn close(&self, code: u16, reason: &str, drain: bool) {
+        let mut st = self.lock();
+        if st.close.is_none() && !st.closed {
+            if !drain {
+                st.queue.clear();
+            }
+            st.close = Some((code, reason.to_owned()));
+        }
+        drop(st);
+        self.notify.notify_one();
+    }
+
+    /// No more frames will be taken (the writer is gone).
+    pub(crate) fn mark_closed(&self) {
+        let mut st = self.lock();
+        st.closed = true;
+        st.queue.clear();
+        drop(st);
+        self.notify.notify_one();
+    }
+
+    /// Whether a close was requested or the writer is gone.
+    pub(crate) fn is_closing(&self) -> bool {
+        let st = self.lock();
+        st.closed || st.close.is_some()
+    }
+
+    /// Frames dropped by the drop-oldest policy.
+    #[cfg(test)]
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The next frame, or the close, waiting for one; `None` once closed and empty.
+    pub(crate) async fn next(&self) -> Option<Next> {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let mut st = self.lock();
+                if let Some(frame) = st.queue.pop_front() {
+                    return Some(Next::Frame(frame));
+                }
+                if let Some((code, reason)) = st.close.take() {
+                    st.closed = true;
+                    return Some(Next::Close(code, reason));
+                }
+                if st.closed {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Take a frame if one is queued, without waiting.
+    pub(crate) fn try_next(&self) -> Option<Next> {
+        let mut st = self.lock();
+        if let Some(frame) = st.queue.pop_front() {
+            return Some(Next::Frame(frame));
+        }
+        st.close.take().map(|(code, reason)| {
+            st.closed = true;
+            Next::Close(code, reason)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Message {
+        Message::Text(s.into())
+    }
+
+    #[test]
+    fn close_policy_closes_when_full() {
+        let o = Outbox::new(2, SlowConsumerPolicy::Close);
+        o.push(text("a")).unwrap();
+        o.push(text("b")).unwrap();
+        assert_eq!(o.push(text("c")), Err(SendError::SlowConsumer));
+        assert_eq!(
+            o.try_next(),
+            Some(Next::Close(1008, "slow consumer".into()))
+        );
+        assert_eq!(o.push(text("d")), Err(SendError::Closed));
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_newest() {
+        let o = Outbox::new(2, SlowConsumerPolicy::DropOldest);
+        for f in ["a", "b", "c"] {
+            o.push(text(f)).unwrap();
+        }
+        assert_eq!(o.dropped(), 1);
+        assert_eq!(o.try_next(), Some(Next::Frame(text("b"))));
+        assert_eq!(o.try_next(), Some(Next::Frame(text("c"))));
+        assert_eq!(o.try_next(), None);
+    }
+
+    #[tokio::test]
+    async fn drains_before_closing() {
+        let o = Outbox::new(4, SlowConsumerPolicy::Close);
+        o.push(text("a")).unwrap();
+        o.close(1001, "going away", true);
+        assert_eq!(o.next().await, Some(Next::Frame(text("a"))));
+        assert_eq!(o.next().await, Some(Next::Close(1001, "going away".into())));
+        assert_eq!(o.next().await, None);
+    }
+}

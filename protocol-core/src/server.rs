@@ -1,0 +1,481 @@
+//! The WebSocket server: accept loop with handshake timeout, Origin allowlist, authenticate
+//! hook and connection caps; graceful shutdown. Every limit has a safe default and a setter.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::connection::{self, FrameHandler, TypedFrames};
+use crate::dispatch::Dispatch;
+use crate::hub::Hub;
+
+/// Limits of a server and its connections. Defaults are safe for the open internet; every
+/// field has a setter on [`ServerBuilder`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Time a client has to complete the HTTP upgrade (slowloris protection). Default 5 s.
+    pub handshake_timeout: Duration,
+    /// Handshakes in progress at once; further connections are dropped. Default 1024.
+    pub max_pending_handshakes: usize,
+    /// Open connections in total; more get HTTP 503. Default 10 000.
+    pub max_connections: usize,
+    /// Open connections per identity; more get HTTP 429. Default 16.
+    pub max_connections_per_identity: usize,
+    /// Largest message, after reassembling fragments; bigger closes with 1009. Default 64 KiB.
+    pub max_message_size: usize,
+    /// Read buffer per connection. Default 4 KiB (tokio-tungstenite's is 128 KiB).
+    pub read_buffer_size: usize,
+    /// Bytes buffered for writing before a write waits for the socket. Default 64 KiB.
+    pub max_write_buffer_size: usize,
+    /// Frames queued per connection before the slow-consumer policy applies. Default 256.
+    pub queue_capacity: usize,
+    /// Ping interval. Default 15 s.
+    pub heartbeat_interval: Duration,
+    /// Close a connection that sent nothing (not even a pong) for this long. Default 45 s.
+    pub heartbeat_timeout: Duration,
+    /// Messages per second per connection (token bucket refill). Default 50.
+    pub rate_per_second: f64,
+    /// Token bucket size. Default 100.
+    pub rate_burst: u32,
+    /// Consecutive rate-limited messages (each answered `rate_limited`) before closing with 1008.
+    /// Default 20.
+    pub rate_strikes: u32,
+    /// Deadline for a handler to answer a message; past it the client gets a `timeout` error.
+    /// Default 10 s.
+    pub request_timeout: Duration,
+    /// Time to flush a closing connection's queue. Default 2 s.
+    pub close_timeout: Duration,
+    /// Time connections get to finish their close handshake on shutdown. Default 5 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            handshake_timeout: Duration::from_secs(5),
+            max_pending_handshakes: 1024,
+            max_connections: 10_000,
+            max_connections_per_identity: 16,
+            max_message_size: 64 * 1024,
+            read_buffer_size: 4 * 1024,
+            max_write_buffer_size: 64 * 1024,
+            queue_capacity: 256,
+            heartbeat_interval: Duration::from_secs(15),
+            heartbeat_timeout: Duration::from_secs(45),
+            rate_per_second: 50.0,
+            rate_burst: 100,
+            rate_strikes: 20,
+            request_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Limits {
+    /// The tungstenite configuration these limits imply.
+    pub fn websocket_config(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer_size)
+            .write_buffer_size(0)
+            .max_write_buffer_size(self.max_write_buffer_size.max(1024))
+            .max_message_size(Some(self.max_message_size))
+            .max_frame_size(Some(self.max_message_size))
+    }
+}
+
+/// Why a handshake is refused: an HTTP status and a body saying why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// HTTP status code (401, 403, 429, 503, ...).
+    pub status: u16,
+    /// Text explaining why.
+    pub reason: String,
+}
+
+impl Rejection {
+    /// A rejection with a status and a reason.
+    pub fn new(status: u16, reason: impl Into<String>) -> Self {
+        Rejection {
+            status,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Decides who a connecting client is, from its HTTP upgrade request.
+pub type Authenticate = dyn Fn(&Request) -> Result<String, Rejection> + Send + Sync;
+
+/// Where a server is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunState {
+    Running,
+    Draining,
+    Abort,
+}
+
+/// Stops a running server: no new connections, 1001 to every connection, queues drained
+/// within the grace period.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    state: Arc<watch::Sender<RunState>>,
+}
+
+impl ShutdownHandle {
+    /// Begin a graceful shutdown; [`Server::serve`] returns when it is complete.
+    pub fn shutdown(&self) {
+        self.state.send_if_modified(|s| {
+            if *s == RunState::Running {
+                *s = RunState::Draining;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+struct Shared<F: FrameHandler> {
+    frames: Arc<F>,
+    hub: Hub<F::Out>,
+    limits: Arc<Limits>,
+    auth: Arc<Authenticate>,
+    origins: Vec<String>,
+    state: Arc<watch::Sender<RunState>>,
+}
+
+/// Configures a [`Server`].
+pub struct ServerBuilder<F: FrameHandler> {
+    frames: Arc<F>,
+    hub: Option<Hub<F::Out>>,
+    limits: Limits,
+    auth: Arc<Authenticate>,
+    origins: Vec<String>,
+}
+
+/// A WebSocket server of one typed protocol: `In` messages are dispatched to `H`.
+///
+/// ```no_run
+/// use protocol_core::{Context, ErrorReply, Protocol, Server};
+///
+/// #[derive(Protocol)]
+/// #[protocol(rename_all = "snake_case")]
+/// enum ClientMsg {
+///     Ping,
+/// }
+///
+/// #[derive(Protocol)]
+/// #[protocol(rename_all = "snake_case")]
+/// enum ServerMsg {
+///     Pong,
+///     Error(ErrorReply),
+/// }
+///
+/// struct App;
+///
+/// impl ClientMsgHandler for App {
+///     type Out = ServerMsg;
+///     async fn on_ping(&self, cx: &Context<ServerMsg>) -> Result<(), ErrorReply> {
+///         cx.push(&ServerMsg::Pong).map_err(|e| ErrorReply::new("internal_error", e.to_string()))
+///     }
+/// }
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let server = Server::<ClientMsg, App>::builder(App).build();
+/// server.serve(listener).await
+/// # }
+/// ```
+pub type Server<In, H> = WsServer<TypedFrames<In, H>>;
+
+impl<In, H> WsServer<TypedFrames<In, H>>
+where
+    In: Dispatch<H>,
+    H: Send + Sync + 'static,
+{
+    /// Configure a server for `handler`.
+    pub fn builder(handler: H) -> ServerBuilder<TypedFrames<In, H>> {
+        ServerBuilder::new(TypedFrames::new(Arc::new(handler)))
+    }
+
+    /// Configure a server for a shared handler.
+    pub fn builder_shared(handler: Arc<H>) -> ServerBuilder<TypedFrames<In, H>> {
+        ServerBuilder::new(TypedFrames::new(handler))
+    }
+}
+
+impl<F: FrameHandler> ServerBuilder<F> {
+    /// A builder with default limits, anonymous identities (`anon-N`) and no extra origins.
+    pub fn new(frames: F) -> Self {
+        let counter = std::sync::atomic::AtomicU64::new(1);
+        ServerBuilder {
+            frames: Arc::new(frames),
+            hub: None,
+            limits: Limits::default(),
+            auth: Arc::new(move |_req: &Request| {
+                Ok(format!(
+                    "anon-{}",
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                ))
+            }),
+            origins: Vec::new(),
+        }
+    }
+
+    /// Use this hub (to configure presence messages, the broker, queue limits).
+    pub fn hub(mut self, hub: Hub<F::Out>) -> Self {
+        self.hub = Some(hub);
+        self
+    }
+
+    /// Decide each connection's identity from its upgrade request, or refuse it.
+    pub fn authenticate(
+        mut self,
+        f: impl Fn(&Request) -> Result<String, Rejection> + Send + Sync + 'static,
+    ) -> Self {
+        self.auth = Arc::new(f);
+        self
+    }
+
+    /// Allow browser pages from this origin (e.g. `https://app.example.com`). Same-origin
+    /// requests and requests without an `Origin` header are always allowed.
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origins.push(origin.into());
+        self
+    }
+
+    /// Replace all limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Change limits in place.
+    pub fn with_limits(mut self, f: impl FnOnce(&mut Limits)) -> Self {
+        f(&mut self.limits);
+        self
+    }
+
+    /// The server.
+    pub fn build(self) -> WsServer<F>
+    where
+        F: FrameHandler,
+    {
+        let hub = self.hub.unwrap_or_else(|| {
+            Hub::builder()
+                .queue_capacity(self.limits.queue_capacity)
+                .build()
+        });
+        let (state, _) = watch::channel(RunState::Running);
+        WsServer {
+            shared: Arc::new(Shared {
+                frames: self.frames,
+                hub,
+                limits: Arc::new(self.limits),
+                auth: self.auth,
+                origins: self.origins,
+                state: Arc::new(state),
+            }),
+        }
+    }
+}
+
+/// A WebSocket server of any [`FrameHandler`]. [`Server`] is the typed one; raw frame handlers
+/// (the echo server of the conformance tests) use this directly, with the same connection code.
+pub struct WsServer<F: FrameHandler> {
+    shared: Arc<Shared<F>>,
+}
+
+impl<F: FrameHandler> Clone for WsServer<F> {
+    fn clone(&self) -> Self {
+        WsServer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+fn reject(status: u16, reason: &str) -> ErrorResponse {
+    let mut resp = ErrorResponse::new(Some(reason.to_owned()));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// Is this request's Origin acceptable: absent, same as Host, or allowed?
+fn origin_allowed(req: &Request, allowed: &[String]) -> bool {
+    let Some(origin) = req.headers().get("origin").and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    if allowed.iter().any(|a| a == origin || a == "*") {
+        return true;
+    }
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
+impl<F: FrameHandler> WsServer<F> {
+    /// The registry of this server's connections.
+    pub fn hub(&self) -> &Hub<F::Out> {
+        &self.shared.hub
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.shared.limits
+    }
+
+    /// A handle to stop the server.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            state: Arc::clone(&self.shared.state),
+        }
+    }
+
+    /// Check a handshake request: Origin, identity, connection caps. For integrations that do
+    /// the HTTP upgrade themselves (axum, hyper).
+    pub fn admit(&self, req: &Request) -> Result<String, Rejection> {
+        let s = &self.shared;
+        if *s.state.borrow() != RunState::Running {
+            return Err(Rejection::new(503, "server shutting down"));
+        }
+        if !origin_allowed(req, &s.origins) {
+            return Err(Rejection::new(403, "origin not allowed"));
+        }
+        let identity = (s.auth)(req)?;
+        if s.hub.connection_count() >= s.limits.max_connections {
+            return Err(Rejection::new(503, "too many connections"));
+        }
+        if s.hub.identity_connection_count(&identity) >= s.limits.max_connections_per_identity {
+            return Err(Rejection::new(
+                429,
+                "too many connections for this identity",
+            ));
+        }
+        Ok(identity)
+    }
+
+    /// Accept connections until shut down; then wait for open connections to close (1001,
+    /// queues drained) within the grace period.
+    pub async fn serve(&self, listener: TcpListener) -> std::io::Result<()> {
+        let pending = Arc::new(Semaphore::new(
+            self.shared.limits.max_pending_handshakes.max(1),
+        ));
+        let mut state = self.shared.state.subscribe();
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                changed = state.changed() => {
+                    if changed.is_err() || *state.borrow() != RunState::Running {
+                        break;
+                    }
+                }
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off, keep serving.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
+                        tracing::warn!(%peer, "too many handshakes in progress; dropping connection");
+                        continue;
+                    };
+                    let server = self.clone();
+                    tasks.spawn(async move { server.handle_tcp(stream, peer, permit).await });
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        drop(listener);
+        // Draining: connections were told (they watch the same state). Give them the grace.
+        let grace = self.shared.limits.shutdown_grace;
+        let drained =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            self.shared.state.send_replace(RunState::Abort);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        Ok(())
+    }
+
+    async fn handle_tcp(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let _ = stream.set_nodelay(true);
+        let s = &self.shared;
+        let mut identity = None;
+        #[allow(clippy::result_large_err)] // the signature is tungstenite's
+        let callback = |req: &Request, resp: Response| match self.admit(req) {
+            Ok(id) => {
+                identity = Some(id);
+                Ok(resp)
+            }
+            Err(r) => {
+                tracing::debug!(%peer, status = r.status, reason = %r.reason, "handshake refused");
+                Err(reject(r.status, &r.reason))
+            }
+        };
+        let handshake = tokio_tungstenite::accept_hdr_async_with_config(
+            stream,
+            callback,
+            Some(s.limits.websocket_config()),
+        );
+        let ws = match tokio::time::timeout(s.limits.handshake_timeout, handshake).await {
+            Ok(Ok(ws)) => ws,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "handshake timed out");
+                return;
+            }
+        };
+        drop(permit);
+        let Some(identity) = identity else { return };
+        self.serve_websocket(ws, &identity).await;
+    }
+
+    /// Serve one already-upgraded WebSocket as `identity`.
+    pub async fn serve_websocket<S>(&self, ws: WebSocketStream<S>, identity: &str)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let s = &self.shared;
+        let entry = s.hub.register(Arc::from(identity));
+        connection::run(
+            ws,
+            entry,
+            s.hub.clone(),
+            Arc::clone(&s.frames),
+            Arc::clone(&s.limits),
+            s.state.subscribe(),
+        )
+        .await;
+    }
+}
