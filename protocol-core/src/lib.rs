@@ -45,6 +45,8 @@
 #[allow(unused_extern_crates)] // lets doctests and unit tests use `::protocol_core` paths
 extern crate self as protocol_core;
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod client;
 mod codec;
 pub mod connection;
@@ -57,6 +59,8 @@ mod outbox;
 mod protocol;
 pub mod schema;
 pub mod server;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -83,8 +87,3 @@ pub use server::{Limits, Rejection, Server, ServerBuilder, ShutdownHandle, WsSer
 /// See the [crate documentation](crate) for the wire format and the attributes.
 #[cfg(feature = "derive")]
 pub use protocol_derive::Protocol;
-
-/// The README's code blocks, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

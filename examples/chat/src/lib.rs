@@ -1,0 +1,347 @@
+//! The seed's chat, built on `protocol-core`: rooms, messages with ids, read receipts pushed to
+//! every device of the author, typing indicators and presence. No hand-written routing: the
+//! handlers implement the trait `#[derive(Protocol)]` generates.
+//!
+//! Wire contract: `../shared/ARCHITECTURE.md` ("Chat example"). `ws://HOST:PORT/ws?user=NAME`,
+//! the page at `/` on the same port.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use protocol_core::connection::TypedFrames;
+use protocol_core::{Context, ErrorReply, Hub, Protocol, Rejection, Server, ServerBuilder};
+
+/// Longest message text, in characters.
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+/// Messages a chat client sends.
+#[derive(Debug, Clone, PartialEq, Protocol)]
+#[protocol(rename_all = "snake_case", rename_all_fields = "camelCase")]
+pub enum ClientMsg {
+    /// Join a room; the sender gets `joined` with the members, the others `presence`.
+    Join {
+        /// The room.
+        room: String,
+    },
+    /// Say something in a room you joined; answered with `sent` carrying the message id.
+    #[protocol(reply = ServerMsg::Sent)]
+    Message {
+        /// The room.
+        room: String,
+        /// 1 to 4000 characters.
+        text: String,
+    },
+    /// Tell the author that you read a message; every device of the author gets `read`.
+    Read {
+        /// The id from `sent` / `message`.
+        message_id: String,
+    },
+    /// Typing started or stopped; the room's other members get `typing`.
+    Typing {
+        /// The room.
+        room: String,
+        /// Whether typing is going on.
+        active: bool,
+    },
+    /// Leave a room; the others get `presence` offline when it was your last connection there.
+    Leave {
+        /// The room.
+        room: String,
+    },
+}
+
+/// Messages the chat server sends.
+#[derive(Debug, Clone, PartialEq, Protocol)]
+#[protocol(rename_all = "snake_case", rename_all_fields = "camelCase")]
+pub enum ServerMsg {
+    /// You joined a room: who is in it (sorted, you included).
+    Joined {
+        /// The room.
+        room: String,
+        /// Members, sorted.
+        members: Vec<String>,
+    },
+    /// Someone's first connection joined a room, or their last one left.
+    Presence {
+        /// The room.
+        room: String,
+        /// Who.
+        user: String,
+        /// Online or offline.
+        online: bool,
+    },
+    /// Your message was delivered; the reply to `message`, with its `id`.
+    Sent {
+        /// The new message's id.
+        message_id: String,
+    },
+    /// Someone said something in a room you are in.
+    Message {
+        /// The message's id, for read receipts.
+        message_id: String,
+        /// The room.
+        room: String,
+        /// The author.
+        from: String,
+        /// The text.
+        text: String,
+    },
+    /// Someone read your message.
+    Read {
+        /// Which message.
+        message_id: String,
+        /// Who read it.
+        by: String,
+    },
+    /// Someone in a room is typing (or stopped).
+    Typing {
+        /// The room.
+        room: String,
+        /// Who.
+        user: String,
+        /// Whether typing is going on.
+        active: bool,
+    },
+    /// A message could not be handled.
+    Error(ErrorReply),
+}
+
+/// Remembers who wrote each message (for read receipts), the most recent ones only.
+#[derive(Debug)]
+struct Authors {
+    by_id: HashMap<String, String>,
+    order: VecDeque<String>,
+    capacity: usize,
+}
+
+impl Authors {
+    fn insert(&mut self, id: String, author: String) {
+        if self.order.len() >= self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            self.by_id.remove(&old);
+        }
+        self.order.push_back(id.clone());
+        self.by_id.insert(id, author);
+    }
+}
+
+/// The chat's state and handlers.
+#[derive(Debug)]
+pub struct Chat {
+    node: String,
+    next_id: AtomicU64,
+    authors: Mutex<Authors>,
+}
+
+impl Default for Chat {
+    fn default() -> Self {
+        Self::new("n1", 100_000)
+    }
+}
+
+impl Chat {
+    /// A chat whose message ids start with `node` (unique across nodes) and which remembers the
+    /// authors of the last `remember` messages for read receipts.
+    pub fn new(node: &str, remember: usize) -> Self {
+        Chat {
+            node: node.to_owned(),
+            next_id: AtomicU64::new(1),
+            authors: Mutex::new(Authors {
+                by_id: HashMap::new(),
+                order: VecDeque::new(),
+                capacity: remember.max(1),
+            }),
+        }
+    }
+
+    fn authors(&self) -> std::sync::MutexGuard<'_, Authors> {
+        self.authors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn not_in_room(room: &str) -> ErrorReply {
+    ErrorReply::new("not_in_room", format!("join room {room:?} first")).with_pointer("/room")
+}
+
+fn internal(e: impl std::fmt::Display) -> ErrorReply {
+    ErrorReply::new("internal_error", e.to_string())
+}
+
+impl ClientMsgHandler for Chat {
+    type Out = ServerMsg;
+
+    async fn on_join(&self, cx: &Context<ServerMsg>, room: String) -> Result<(), ErrorReply> {
+        if room.is_empty() {
+            return Err(ErrorReply::invalid("/room", "room must not be empty"));
+        }
+        let joined = cx.join(&room).await;
+        cx.push(&ServerMsg::Joined {
+            room,
+            members: joined.members,
+        })
+        .map_err(internal)
+    }
+
+    async fn on_message(
+        &self,
+        cx: &Context<ServerMsg>,
+        room: String,
+        text: String,
+    ) -> Result<ServerMsg, ErrorReply> {
+        if !cx.in_room(&room) {
+            return Err(not_in_room(&room));
+        }
+        let chars = text.chars().count();
+        if chars == 0 || chars > MAX_TEXT_CHARS {
+            return Err(ErrorReply::invalid(
+                "/text",
+                format!("text must be 1 to {MAX_TEXT_CHARS} characters, got {chars}"),
+            ));
+        }
+        let message_id = format!(
+            "{}-{}",
+            self.node,
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        );
+        self.authors()
+            .insert(message_id.clone(), cx.identity().to_owned());
+        let msg = ServerMsg::Message {
+            message_id: message_id.clone(),
+            room: room.clone(),
+            from: cx.identity().into(),
+            text,
+        };
+        cx.broadcast(&room, &msg).map_err(internal)?;
+        Ok(ServerMsg::Sent { message_id })
+    }
+
+    async fn on_read(&self, cx: &Context<ServerMsg>, message_id: String) -> Result<(), ErrorReply> {
+        let author = self.authors().by_id.get(&message_id).cloned();
+        let Some(author) = author else {
+            return Err(ErrorReply::new(
+                "unknown_message",
+                format!("no message with id {message_id:?}"),
+            )
+            .with_pointer("/messageId"));
+        };
+        cx.send_to(
+            &author,
+            &ServerMsg::Read {
+                message_id,
+                by: cx.identity().into(),
+            },
+        )
+        .map_err(internal)
+    }
+
+    async fn on_typing(
+        &self,
+        cx: &Context<ServerMsg>,
+        room: String,
+        active: bool,
+    ) -> Result<(), ErrorReply> {
+        if !cx.in_room(&room) {
+            return Err(not_in_room(&room));
+        }
+        cx.broadcast(
+            &room,
+            &ServerMsg::Typing {
+                room: room.clone(),
+                user: cx.identity().into(),
+                active,
+            },
+        )
+        .map_err(internal)
+    }
+
+    async fn on_leave(&self, cx: &Context<ServerMsg>, room: String) -> Result<(), ErrorReply> {
+        if !cx.leave(&room).await {
+            return Err(not_in_room(&room));
+        }
+        Ok(())
+    }
+}
+
+/// `NAME` matches `[A-Za-z0-9_-]{1,32}`.
+pub fn valid_user(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The identity from `?user=NAME`, or 401.
+pub fn authenticate(uri: &str) -> Result<String, Rejection> {
+    let query = uri.split_once('?').map_or("", |(_, q)| q);
+    let user = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("user="))
+        .unwrap_or_default();
+    if valid_user(user) {
+        Ok(user.to_owned())
+    } else {
+        Err(Rejection::new(
+            401,
+            "connect as /ws?user=NAME with NAME matching [A-Za-z0-9_-]{1,32}",
+        ))
+    }
+}
+
+/// The hub with the chat's presence messages.
+pub fn hub() -> Hub<ServerMsg> {
+    Hub::builder()
+        .presence(|e| {
+            Some(ServerMsg::Presence {
+                room: e.room.clone(),
+                user: e.identity.clone(),
+                online: e.online,
+            })
+        })
+        .build()
+}
+
+/// The chat's server, configured: hub, `?user=NAME` authentication, default limits.
+pub fn server_builder(
+    chat: Chat,
+    hub: Hub<ServerMsg>,
+) -> ServerBuilder<TypedFrames<ClientMsg, Chat>> {
+    Server::<ClientMsg, Chat>::builder_shared(Arc::new(chat))
+        .hub(hub)
+        .authenticate(|req| authenticate(&req.uri().to_string()))
+}
+
+/// The chat's WebSocket server (mount it with [`router`] or serve it directly).
+pub fn server(chat: Chat, hub: Hub<ServerMsg>) -> Server<ClientMsg, Chat> {
+    server_builder(chat, hub).build()
+}
+
+/// The page.
+pub const INDEX_HTML: &str = include_str!("../static/index.html");
+/// The page's script.
+pub const CHAT_JS: &str = include_str!("../static/chat.js");
+
+/// One port: the page at `/`, its script at `/chat.js`, the WebSocket at `/ws`.
+pub fn router(server: Server<ClientMsg, Chat>) -> axum::Router {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::routing::get;
+    axum::Router::new()
+        .route(
+            "/",
+            get(|| async { ([(CONTENT_TYPE, "text/html; charset=utf-8")], INDEX_HTML) }),
+        )
+        .route(
+            "/chat.js",
+            get(|| async { ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], CHAT_JS) }),
+        )
+        .route("/ws", protocol_core::axum::websocket_route(server))
+}
+
+/// The README's code blocks, compiled and run as doctests (here, where the test kit is a
+/// dev-dependency).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,325 @@
+//! Every row of the chat's wire contract (`../shared/ARCHITECTURE.md`), errors included, through
+//! the test kit: real server on 127.0.0.1:0, every frame validated against the schema.
+
+#![allow(missing_docs)]
+
+use std::time::Duration;
+
+use chat_example::{Chat, ClientMsg, ServerMsg};
+use protocol_core::testing::{TestClient, TestServer};
+use protocol_core::{assert_broadcast, assert_push, assert_reply, refute_push};
+
+type Server = TestServer<ClientMsg, Chat>;
+type Client = TestClient<ClientMsg, ServerMsg>;
+
+async fn start() -> Server {
+    TestServer::start_with(chat_example::server_builder(
+        Chat::default(),
+        chat_example::hub(),
+    ))
+    .await
+}
+
+async fn join(c: &mut Client, room: &str) -> Vec<String> {
+    c.send(&ClientMsg::Join { room: room.into() }).await;
+    let ServerMsg::Joined { members, .. } =
+        assert_push!(c, ServerMsg::Joined { room: r, .. } if r == room)
+    else {
+        unreachable!()
+    };
+    members
+}
+
+#[tokio::test]
+async fn join_lists_members_and_tells_the_others() {
+    let srv = start().await;
+    let mut alice = srv.connect_as("alice").await;
+    let mut bob = srv.connect_as("bob").await;
+    assert_eq!(join(&mut alice, "general").await, vec!["alice"]);
+    assert_eq!(join(&mut bob, "general").await, vec!["alice", "bob"]);
+    assert_push!(alice, ServerMsg::Presence { room, user, online: true } if room == "general" && user == "bob");
+    refute_push!(bob, ServerMsg::Presence { .. });
+}
+
+#[tokio::test]
+async fn messages_are_sent_to_the_others_with_an_id() {
+    let srv = start().await;
+    let mut alice = srv.connect_as("alice").await;
+    let mut bob = srv.connect_as("bob").await;
+    let mut carol = srv.connect_as("carol").await;
+    for c in [&mut alice, &mut bob, &mut carol] {
+        join(c, "general").await;
+    }
+    let reply = assert_reply!(
+        alice
+            .request(&ClientMsg::Message {
+                room: "general".into(),
+                text: "hi".into()
+            })
+            .await,
+        ServerMsg::Sent { .. }
+    );
+    let ServerMsg::Sent { message_id } = reply else {
+        unreachable!()
+    };
+    assert_broadcast!(alice => [bob, carol], ServerMsg::Message { message_id: m, room, from, text }
+        if *m == message_id && room == "general" && from == "alice" && text == "hi");
+}
+
+#[tokio::test]
+async fn message_errors() {
+    let srv = start().await;
+    let mut alice = srv.connect_as("alice").await;
+    let e = alice
+        .assert_error(
+            &ClientMsg::Message {
+                room: "general".into(),
+                text: "hi".into(),
+            },
+            "not_in_room",
+        )
+        .await;
+    assert_eq!(e.pointer(), Some("/room"));
+    join(&mut alice, "general").await;
+    let e = alice
+        .assert_error(
+            &ClientMsg::Message {
+                room: "general".into(),
+                text: String::new(),
+            },
+            "invalid_message",
+        )
+        .await;
+    assert_eq!(e.pointer(), Some("/text"));
+    let long = "é".repeat(4001);
+    let e = alice
+        .assert_error(
+            &ClientMsg::Message {
+                room: "general".into(),
+                text: long,
+            },
+            "invalid_message",
+        )
+        .await;
+    assert_eq!(e.pointer(), Some("/text"));
+    // 4000 characters (8000 bytes here) are fine.
+    let ok = alice
+        .request(&ClientMsg::Message {
+            room: "general".into(),
+            text: "é".repeat(4000),
+        })
+        .await;
+    assert!(matches!(ok, Ok(ServerMsg::Sent { .. })), "{ok:?}");
+    // The connection stays open after errors.
+    join(&mut alice, "other").await;
+}
+
+#[tokio::test]
+async fn read_receipts_reach_every_device_of_the_author() {
+    let srv = start().await;
+    let mut alice_phone = srv.connect_as("alice").await;
+    let mut alice_laptop = srv.connect_as("alice").await;
+    let mut bob = srv.connect_as("bob").await;
+    join(&mut alice_phone, "general").await;
+    join(&mut alice_laptop, "general").await;
+    join(&mut bob, "general").await;
+    let Ok(ServerMsg::Sent { message_id }) = alice_phone
+        .request(&ClientMsg::Message {
+            room: "general".into(),
+            text: "did you see?".into(),
+        })
+        .await
+    else {
+        panic!("no sent")
+    };
+    assert_push!(alice_laptop, ServerMsg::Message { from, .. } if from == "alice");
+    assert_push!(bob, ServerMsg::Message { message_id: m, .. } if *m == message_id);
+    bob.send(&ClientMsg::Read {
+        message_id: message_id.clone(),
+    })
+    .await;
+    for device in [&mut alice_phone, &mut alice_laptop] {
+        assert_push!(device, ServerMsg::Read { message_id: m, by } if *m == message_id && by == "bob");
+    }
+    refute_push!(bob, ServerMsg::Read { .. });
+    // Unknown message ids are errors.
+    bob.send(&ClientMsg::Read {
+        message_id: "nope".into(),
+    })
+    .await;
+    let e = bob.expect_error("unknown_message").await;
+    assert_eq!(e.pointer(), Some("/messageId"));
+}
+
+#[tokio::test]
+async fn typing_goes_to_the_other_members() {
+    let srv = start().await;
+    let mut alice = srv.connect_as("alice").await;
+    let mut bob = srv.connect_as("bob").await;
+    join(&mut alice, "general").await;
+    join(&mut bob, "general").await;
+    assert_push!(alice, ServerMsg::Presence { .. });
+    alice
+        .send(&ClientMsg::Typing {
+            room: "general".into(),
+            active: true,
+        })
+        .await;
+    assert_broadcast!(alice => [bob], ServerMsg::Typing { room, user, active: true } if room == "general" && user == "alice");
+    let e = bob
+        .assert_error(
+            &ClientMsg::Typing {
+                room: "elsewhere".into(),
+                active: true,
+            },
+            "not_in_room",
+        )
+        .await;
+    assert_eq!(e.pointer(), Some("/room"));
+}
+
+#[tokio::test]
+async fn leaving_and_last_disconnect_go_offline() {
+    let srv = start().await;
+    let mut alice = srv.connect_as("alice").await;
+    let mut bob = srv.connect_as("bob").await;
+    let mut bob2 = srv.connect_as("bob").await;
+    join(&mut alice, "general").await;
+    join(&mut bob, "general").await;
+    join(&mut bob2, "general").await;
+    assert_push!(alice, ServerMsg::Presence { user, online: true, .. } if user == "bob");
+    bob.send(&ClientMsg::Leave {
+        room: "general".into(),
+    })
+    .await;
+    // bob is still there on his second device.
+    refute_push!(
+        alice,
+        ServerMsg::Presence { online: false, .. },
+        within = Duration::from_millis(200)
+    );
+    bob2.close().await;
+    assert_push!(alice, ServerMsg::Presence { room, user, online: false } if room == "general" && user == "bob");
+}
+
+#[tokio::test]
+async fn decode_errors_and_limits() {
+    let srv = start().await;
+    let mut c = srv.connect_as("mallory").await;
+    c.send_raw_text("{not json").await;
+    c.expect_error("invalid_json").await;
+    c.send_raw_text(r#"{"type":"shout","room":"general"}"#)
+        .await;
+    let e = c.expect_error("unknown_type").await;
+    assert_eq!(e.pointer(), Some("/type"));
+    c.send_raw_text(r#"{"type":"join","room":7}"#).await;
+    let e = c.expect_error("invalid_message").await;
+    assert_eq!(e.pointer(), Some("/room"));
+    c.send_oversized(200 * 1024).await;
+    c.assert_closed(1009).await;
+    let mut d = srv.connect_as("mallory2").await;
+    d.send_binary(b"\x01\x02").await;
+    d.assert_closed(1003).await;
+}
+
+#[tokio::test]
+async fn names_are_checked_at_the_handshake() {
+    let srv = start().await;
+    for bad in [
+        "",
+        "has%20space",
+        "this-name-is-far-too-long-for-the-chat-123",
+    ] {
+        let err = srv
+            .try_connect_as(bad)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{bad:?} was accepted"));
+        assert!(err.contains("401"), "{bad:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn traffic_can_be_recorded() {
+    let srv = start().await;
+    let path = std::env::temp_dir().join(format!("chat-traffic-{}.jsonl", std::process::id()));
+    srv.record_to(&path).unwrap();
+    let mut alice = srv.connect_as("alice").await;
+    join(&mut alice, "general").await;
+    alice.close().await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["from"], "client");
+    assert_eq!(lines[0]["frame"]["type"], "join");
+    assert_eq!(lines[1]["from"], "server");
+    assert_eq!(lines[1]["frame"]["type"], "joined");
+    let _ = std::fs::remove_file(path);
+}
+
+/// The real binary's setup: one axum port serving the page and the WebSocket.
+#[tokio::test]
+async fn one_port_serves_the_page_and_the_websocket() {
+    let server = chat_example::server(Chat::default(), chat_example::hub());
+    let hub = server.hub().clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, chat_example::router(server)).await });
+
+    // The page.
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut page = String::new();
+    tcp.read_to_string(&mut page).await.unwrap();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("<script src=\"/chat.js\">"));
+
+    // The WebSocket, typed client.
+    let url = format!("ws://{addr}/ws?user=alice");
+    let mut alice: protocol_core::Client<ClientMsg, ServerMsg> =
+        protocol_core::Client::connect(url).await.unwrap();
+    alice
+        .send(&ClientMsg::Join {
+            room: "general".into(),
+        })
+        .await
+        .unwrap();
+    let joined = tokio::time::timeout(Duration::from_secs(5), alice.next())
+        .await
+        .unwrap();
+    assert_eq!(
+        joined,
+        Some(ServerMsg::Joined {
+            room: "general".into(),
+            members: vec!["alice".into()]
+        })
+    );
+    let sent = alice
+        .request(&ClientMsg::Message {
+            room: "general".into(),
+            text: "hi".into(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(sent, ServerMsg::Sent { .. }));
+    assert_eq!(hub.connection_count(), 1);
+
+    // Bad names and foreign origins are refused before the upgrade.
+    let err = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?user=no%20spaces"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{addr}/ws?user=eve"),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    let err = tokio_tungstenite::connect_async(req).await.unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+}
