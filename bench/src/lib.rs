@@ -5,7 +5,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use protocol_core::Protocol;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use protocol_core::{Context, ErrorReply, Protocol};
 use serde::{Deserialize, Serialize};
 
 /// A typical chat message, tag first (what `encode` writes).
@@ -199,4 +201,114 @@ pub fn measure(
 /// Keep a value alive for the optimiser.
 pub fn keep<T>(v: T) {
     black_box(v);
+}
+
+pub mod net;
+
+/// A broadcast message like the chat's.
+#[derive(Debug, Clone, PartialEq, Protocol)]
+#[protocol(rename_all = "snake_case")]
+pub enum BroadcastMsg {
+    /// A chat line.
+    Message {
+        /// Room.
+        room: String,
+        /// Author.
+        from: String,
+        /// Text.
+        text: String,
+    },
+}
+
+/// What the bench server sends (only errors, here).
+#[derive(Debug, Clone, PartialEq, Protocol)]
+#[protocol(rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// An error reply.
+    Error(ErrorReply),
+}
+
+/// A handler doing the same small amount of work per message type in every routing style.
+#[derive(Debug, Default)]
+pub struct Counter {
+    /// Bytes of text seen.
+    pub seen: AtomicU64,
+}
+
+impl Counter {
+    /// The "business logic": count bytes.
+    pub fn handle(&self, n: usize) {
+        self.seen.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+impl ClientMsgHandler for Counter {
+    type Out = ServerMsg;
+
+    async fn on_join(&self, _cx: &Context<ServerMsg>, room: String) -> Result<(), ErrorReply> {
+        self.handle(room.len());
+        Ok(())
+    }
+
+    async fn on_message(
+        &self,
+        _cx: &Context<ServerMsg>,
+        room: String,
+        text: String,
+    ) -> Result<(), ErrorReply> {
+        self.handle(room.len() + text.len());
+        Ok(())
+    }
+
+    async fn on_read(
+        &self,
+        _cx: &Context<ServerMsg>,
+        message_id: String,
+    ) -> Result<(), ErrorReply> {
+        self.handle(message_id.len());
+        Ok(())
+    }
+
+    async fn on_typing(
+        &self,
+        _cx: &Context<ServerMsg>,
+        room: String,
+        _active: bool,
+    ) -> Result<(), ErrorReply> {
+        self.handle(room.len());
+        Ok(())
+    }
+
+    async fn on_leave(&self, _cx: &Context<ServerMsg>, room: String) -> Result<(), ErrorReply> {
+        self.handle(room.len());
+        Ok(())
+    }
+}
+
+/// Hand-written routing over `serde_json::Value`, as the seed does it, calling the same logic.
+pub fn route_value_if_else(counter: &Counter, text: &str) -> bool {
+    match value_if_else(text) {
+        Some(
+            ClientMsgLite::Join(room) | ClientMsgLite::Leave(room) | ClientMsgLite::Typing(room, _),
+        ) => counter.handle(room.len()),
+        Some(ClientMsgLite::Message(_, room, text)) => counter.handle(room.len() + text.len()),
+        Some(ClientMsgLite::Read(id)) => counter.handle(id.len()),
+        None => return false,
+    }
+    true
+}
+
+/// serde's internally tagged enum and a `match`, calling the same logic.
+pub fn route_serde_tagged(counter: &Counter, text: &str) -> bool {
+    match serde_json::from_str::<SerdeTagged>(text) {
+        Ok(
+            SerdeTagged::Join { room }
+            | SerdeTagged::Leave { room }
+            | SerdeTagged::Typing { room, .. },
+        ) => counter.handle(room.len()),
+        Ok(SerdeTagged::Message { room, text, .. }) => counter.handle(room.len() + text.len()),
+        Ok(SerdeTagged::Read { message_id }) => counter.handle(message_id.len()),
+        Err(_) => return false,
+    }
+    true
 }

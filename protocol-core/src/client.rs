@@ -338,3 +338,15 @@ impl<Out: Protocol, In: Protocol> Client<Out, In> {
         self.commands.closed().await;
     }
 }
+
+/// Pushed messages as a `Stream` (the same as calling [`Client::next`]).
+impl<Out, In: Protocol> futures_util::Stream for Client<Out, In> {
+    type Item = In;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<In>> {
+        self.get_mut().pushes.poll_recv(cx)
+    }
+}

@@ -186,7 +186,27 @@ pub(crate) async fn run<S, F>(
                     tokio::select! {
                         next = outbox.next() => match next {
                             Some(Next::Frame(frame)) => {
-                                if sink.send(frame).await.is_err() {
+                                // Batch what is queued into one flush (one syscall for a backlog).
+                                let mut pending = Some(Next::Frame(frame));
+                                let mut failed = false;
+                                let mut close = None;
+                                while let Some(next) = pending.take() {
+                                    match next {
+                                        Next::Frame(f) => {
+                                            if sink.feed(f).await.is_err() {
+                                                failed = true;
+                                                break;
+                                            }
+                                            pending = outbox.try_next();
+                                        }
+                                        Next::Close(code, reason) => close = Some((code, reason)),
+                                    }
+                                }
+                                if failed || sink.flush().await.is_err() {
+                                    break;
+                                }
+                                if let Some((code, reason)) = close {
+                                    let _ = sink.send(close_message(code, &reason)).await;
                                     break;
                                 }
                             }

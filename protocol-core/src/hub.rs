@@ -146,16 +146,17 @@ struct Registry {
     conns: HashMap<ConnId, Arc<ConnEntry>>,
     identities: HashMap<Arc<str>, Vec<ConnId>>,
     /// room -> connection -> its identity.
-    rooms: HashMap<Arc<str>, HashMap<ConnId, Arc<str>>>,
+    /// room -> its connections (the entries themselves: a broadcast does no lookups).
+    rooms: HashMap<Arc<str>, HashMap<ConnId, Arc<ConnEntry>>>,
     conn_rooms: HashMap<ConnId, HashSet<Arc<str>>>,
 }
 
 impl Registry {
     /// Connections of `identity` in `room`.
     fn identity_conns_in(&self, room: &str, identity: &str) -> usize {
-        self.rooms
-            .get(room)
-            .map_or(0, |m| m.values().filter(|i| &***i == identity).count())
+        self.rooms.get(room).map_or(0, |m| {
+            m.values().filter(|e| &*e.identity == identity).count()
+        })
     }
 }
 
@@ -185,6 +186,24 @@ pub struct Stats {
     pub messages_in: AtomicU64,
     /// Error replies sent.
     pub errors: AtomicU64,
+    by_code: Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl Stats {
+    /// Count an error reply by its code.
+    pub fn record_error(&self, code: &str) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut by_code = self.by_code.lock().unwrap_or_else(PoisonError::into_inner);
+        *by_code.entry(code.to_owned()).or_default() += 1;
+    }
+
+    /// Error replies sent, by code.
+    pub fn errors_by_code(&self) -> std::collections::BTreeMap<String, u64> {
+        self.by_code
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// The registry and delivery handle shared by a server, its connections and handler contexts.
@@ -444,9 +463,10 @@ impl<Out: Protocol> Hub<Out> {
     pub async fn join(&self, conn: ConnId, room: &str) -> Joined {
         let joined_now = {
             let mut reg = self.registry();
-            match reg.conns.get(&conn).map(|e| Arc::clone(&e.identity)) {
+            match reg.conns.get(&conn).cloned() {
                 None => None,
-                Some(identity) => {
+                Some(entry) => {
+                    let identity = Arc::clone(&entry.identity);
                     let room_key: Arc<str> = reg
                         .rooms
                         .get_key_value(room)
@@ -457,7 +477,7 @@ impl<Out: Protocol> Hub<Out> {
                         .rooms
                         .entry(Arc::clone(&room_key))
                         .or_default()
-                        .insert(conn, Arc::clone(&identity))
+                        .insert(conn, entry)
                         .is_some();
                     reg.conn_rooms
                         .entry(conn)
@@ -495,7 +515,12 @@ impl<Out: Protocol> Hub<Out> {
     async fn leave_conn(&self, conn: ConnId, room: &str) -> bool {
         let (identity, last_local) = {
             let mut reg = self.registry();
-            let Some(identity) = reg.rooms.get_mut(room).and_then(|m| m.remove(&conn)) else {
+            let Some(identity) = reg
+                .rooms
+                .get_mut(room)
+                .and_then(|m| m.remove(&conn))
+                .map(|e| Arc::clone(&e.identity))
+            else {
                 return false;
             };
             if reg.rooms.get(room).is_some_and(HashMap::is_empty) {
@@ -587,10 +612,8 @@ impl<Out: Protocol> Hub<Out> {
                 }
             }
             Target::Room { room, except } => {
-                for id in reg.rooms.get(room).into_iter().flat_map(HashMap::keys) {
-                    if Some(*id) != *except
-                        && let Some(e) = reg.conns.get(id)
-                    {
+                for (id, e) in reg.rooms.get(room).into_iter().flatten() {
+                    if Some(*id) != *except {
                         send(e);
                     }
                 }

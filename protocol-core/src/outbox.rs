@@ -100,9 +100,14 @@ impl Outbox {
                 }
             }
         }
+        let was_empty = st.queue.is_empty();
         st.queue.push_back(frame);
         drop(st);
-        self.notify.notify_one();
+        // The writer only waits after finding the queue empty: waking it for every frame of a
+        // backlog would cost each broadcast recipient an atomic round trip for nothing.
+        if was_empty {
+            self.notify.notify_one();
+        }
         Ok(())
     }
 

@@ -32,7 +32,7 @@ pub struct Limits {
     pub max_connections_per_identity: usize,
     /// Largest message, after reassembling fragments; bigger closes with 1009. Default 64 KiB.
     pub max_message_size: usize,
-    /// Read buffer per connection. Default 4 KiB (tokio-tungstenite's is 128 KiB).
+    /// Read buffer per connection. Default 2 KiB (tokio-tungstenite's is 128 KiB): idle connections stay cheap.
     pub read_buffer_size: usize,
     /// Bytes buffered for writing before a write waits for the socket. Default 64 KiB.
     pub max_write_buffer_size: usize,
@@ -66,7 +66,7 @@ impl Default for Limits {
             max_connections: 10_000,
             max_connections_per_identity: 16,
             max_message_size: 64 * 1024,
-            read_buffer_size: 4 * 1024,
+            read_buffer_size: 2 * 1024,
             max_write_buffer_size: 64 * 1024,
             queue_capacity: 256,
             heartbeat_interval: Duration::from_secs(15),
@@ -86,8 +86,10 @@ impl Limits {
     pub fn websocket_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_size)
-            .write_buffer_size(0)
-            .max_write_buffer_size(self.max_write_buffer_size.max(1024))
+            // Frames are fed in batches and flushed once per batch; tungstenite requires the
+            // write buffer to stay below its maximum.
+            .write_buffer_size((16 * 1024).min(self.max_write_buffer_size.max(2048) / 2))
+            .max_write_buffer_size(self.max_write_buffer_size.max(2048))
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_message_size))
     }
@@ -477,5 +479,53 @@ impl<F: FrameHandler> WsServer<F> {
             s.state.subscribe(),
         )
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_write_buffer_limit_gives_a_valid_config() {
+        for max in [0, 1, 1024, 2048, 16 * 1024, 32 * 1024, 1 << 20] {
+            let limits = Limits {
+                max_write_buffer_size: max,
+                ..Limits::default()
+            };
+            // tungstenite panics on an invalid configuration; this must not.
+            let _ = tokio_tungstenite::tungstenite::protocol::WebSocketContext::new(
+                tokio_tungstenite::tungstenite::protocol::Role::Server,
+                Some(limits.websocket_config()),
+            );
+        }
+    }
+
+    #[test]
+    fn origins() {
+        let req = |origin: Option<&str>| {
+            let mut b = Request::builder()
+                .uri("/ws")
+                .header("host", "chat.example:8080");
+            if let Some(o) = origin {
+                b = b.header("origin", o);
+            }
+            b.body(()).unwrap()
+        };
+        let allowed = vec!["https://app.example".to_owned()];
+        assert!(origin_allowed(&req(None), &allowed));
+        assert!(origin_allowed(
+            &req(Some("http://chat.example:8080")),
+            &allowed
+        ));
+        assert!(origin_allowed(&req(Some("https://app.example")), &allowed));
+        assert!(!origin_allowed(
+            &req(Some("https://evil.example")),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &req(Some("http://chat.example:9999")),
+            &allowed
+        ));
     }
 }

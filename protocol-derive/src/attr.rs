@@ -41,9 +41,8 @@ impl<'c, T> Attr<'c, T> {
     }
 }
 
-const CONTAINER_KEYS: &str =
-    "tag, rename_all, rename_all_fields, deny_unknown_fields, handler, handler_default";
-const VARIANT_KEYS: &str = "rename, alias, rename_all, deny_unknown_fields, other, reply";
+const CONTAINER_KEYS: &str = "tag, rename_all, rename_all_fields, deny_unknown_fields, id, on_unknown, handler, handler_default";
+const VARIANT_KEYS: &str = "rename, alias, rename_all, deny_unknown_fields, other, reply, error";
 
 /// Attributes on the enum.
 pub struct Container {
@@ -73,6 +72,8 @@ pub struct Variant {
     pub deny_unknown_fields: bool,
     pub other: bool,
     pub reply: Option<syn::Path>,
+    /// The handler's error type for this message (`Into<ErrorReply>`); `ErrorReply` by default.
+    pub error: Option<syn::Type>,
 }
 
 fn get_lit_str(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
@@ -194,6 +195,7 @@ impl Variant {
         let mut deny = Attr::none(cx, "deny_unknown_fields");
         let mut other = Attr::none(cx, "other");
         let mut reply = Attr::none(cx, "reply");
+        let mut error = Attr::none(cx, "error");
         let mut aliases = Vec::new();
         reject_serde(cx, attrs, "a variant");
         for attr in attrs.iter().filter(|a| a.path().is_ident("protocol")) {
@@ -212,6 +214,15 @@ impl Variant {
                     deny.set(&meta.path, ());
                 } else if meta.path.is_ident("other") {
                     other.set(&meta.path, ());
+                } else if meta.path.is_ident("error") {
+                    let value = meta.value()?;
+                    let ty: syn::Type = if value.peek(LitStr) {
+                        let s: LitStr = value.parse()?;
+                        s.parse()?
+                    } else {
+                        value.parse()?
+                    };
+                    error.set(&meta.path, ty);
                 } else if meta.path.is_ident("reply") {
                     let value = meta.value()?;
                     let path: syn::Path = if value.peek(LitStr) {
@@ -247,6 +258,7 @@ impl Variant {
             deny_unknown_fields: deny.get().is_some(),
             other: other.get().is_some(),
             reply: reply.get(),
+            error: error.get(),
         }
     }
 }

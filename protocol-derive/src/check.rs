@@ -61,8 +61,12 @@ fn check_other(cx: &Ctxt, cont: &Container<'_>) {
             cx.error_spanned_by(v.ident, "only one variant can be `#[protocol(other)]`: it catches every unknown message type");
         }
         seen = true;
-        if v.attrs.rename.is_some() || !v.attrs.aliases.is_empty() || v.attrs.reply.is_some() {
-            cx.error_spanned_by(v.ident, "the `#[protocol(other)]` variant has no wire name of its own: remove `rename`, `alias` and `reply`");
+        if v.attrs.rename.is_some()
+            || !v.attrs.aliases.is_empty()
+            || v.attrs.reply.is_some()
+            || v.attrs.error.is_some()
+        {
+            cx.error_spanned_by(v.ident, "the `#[protocol(other)]` variant has no wire name of its own: remove `rename`, `alias`, `reply` and `error`");
         }
         let shape_ok = match &v.style {
             Style::Struct(fields) => {

@@ -85,10 +85,14 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
         let method = method_name(v);
         let (params, names, pattern) = params(cont, v);
         let is_request = v.attrs.reply.is_some();
+        let err = match &v.attrs.error {
+            Some(ty) => quote!(#ty),
+            None => quote!(::protocol_core::ErrorReply),
+        };
         let ret = if is_request {
-            quote!(::core::result::Result<Self::Out, ::protocol_core::ErrorReply>)
+            quote!(::core::result::Result<Self::Out, #err>)
         } else {
-            quote!(::core::result::Result<(), ::protocol_core::ErrorReply>)
+            quote!(::core::result::Result<(), #err>)
         };
         let wire = if v.attrs.other {
             "(any unknown type)".to_owned()
@@ -114,7 +118,7 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
             quote! {
                 {
                     let _ = (cx, #(#names),*);
-                    async { ::core::result::Result::Err(::protocol_core::ErrorReply::new("not_implemented", #message)) }
+                    async { ::core::result::Result::Err(::core::convert::From::from(::protocol_core::ErrorReply::new("not_implemented", #message))) }
                 }
             }
         } else {
@@ -129,7 +133,9 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
                 #(#params),*
             ) -> impl ::core::future::Future<Output = #ret> + ::core::marker::Send #body
         });
-        let call = quote!(__handler.#method(__cx, #(#names),*).await);
+        let call = quote! {
+            __handler.#method(__cx, #(#names),*).await.map_err(::core::convert::Into::<::protocol_core::ErrorReply>::into)
+        };
         arms.push(if is_request {
             quote! {
                 #pattern => #call.map(|__reply| {

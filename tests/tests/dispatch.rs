@@ -346,3 +346,76 @@ fn dispatch_runs_on_spawned_tasks() {
         assert_eq!(app.log.lock().unwrap().len(), 8);
     });
 }
+
+/// A request kind with its own error type: the handler returns it, the wire gets its
+/// `ErrorReply` form.
+mod typed_errors {
+    use super::*;
+
+    #[derive(Debug)]
+    pub enum TransferError {
+        Insufficient { missing: u64 },
+        UnknownAccount(String),
+    }
+
+    impl From<TransferError> for ErrorReply {
+        fn from(e: TransferError) -> Self {
+            match e {
+                TransferError::Insufficient { missing } => {
+                    ErrorReply::new("insufficient_funds", format!("{missing} short"))
+                        .with_pointer("/amount")
+                }
+                TransferError::UnknownAccount(a) => {
+                    ErrorReply::new("unknown_account", format!("no account {a:?}"))
+                        .with_pointer("/to")
+                }
+            }
+        }
+    }
+
+    #[derive(Debug, Protocol)]
+    #[protocol(rename_all = "snake_case")]
+    pub enum Bank {
+        #[protocol(reply = ServerMsg::Pong, error = TransferError)]
+        Transfer { to: String, amount: u64 },
+    }
+
+    pub struct Teller;
+
+    impl BankHandler for Teller {
+        type Out = ServerMsg;
+        async fn on_transfer(
+            &self,
+            _cx: &Context<ServerMsg>,
+            to: String,
+            amount: u64,
+        ) -> Result<ServerMsg, TransferError> {
+            if to != "bob" {
+                return Err(TransferError::UnknownAccount(to));
+            }
+            if amount > 10 {
+                return Err(TransferError::Insufficient {
+                    missing: amount - 10,
+                });
+            }
+            Ok(ServerMsg::Pong { at: amount })
+        }
+    }
+
+    #[test]
+    fn typed_errors_become_error_replies() {
+        rt().block_on(async {
+            let hub = Hub::<ServerMsg>::new();
+            let (cx, _inbox) = hub.attach("alice");
+            let ok = dispatch_frame::<Bank, _>(&Teller, &cx, r#"{"type":"transfer","id":1,"to":"bob","amount":5}"#).await;
+            assert_eq!(ok.frame().as_deref(), Some(r#"{"type":"pong","id":1,"at":5}"#));
+            let short = dispatch_frame::<Bank, _>(&Teller, &cx, r#"{"type":"transfer","id":2,"to":"bob","amount":15}"#).await;
+            assert_eq!(
+                short.frame().as_deref(),
+                Some(r#"{"type":"error","id":2,"code":"insufficient_funds","message":"5 short","pointer":"/amount"}"#)
+            );
+            let who = dispatch_frame::<Bank, _>(&Teller, &cx, r#"{"type":"transfer","id":3,"to":"eve","amount":1}"#).await;
+            assert!(matches!(&who, Outcome::Error { id: Some(3), error } if error.code() == "unknown_account"), "{who:?}");
+        });
+    }
+}

@@ -11,7 +11,100 @@ use protocol_bench::{
     value_if_else,
 };
 
-const MODES: &[&str] = &["decode"];
+const MODES: &[&str] = &["decode", "dispatch", "idle", "echo", "broadcast"];
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Server memory per idle connection: 2,000 connections from a separate client process.
+fn idle_mode() -> std::io::Result<serde_json::Value> {
+    use protocol_bench::net::{Kind, idle_bytes_per_conn};
+    let n = 2000;
+    let baseline = idle_bytes_per_conn(Kind::RawDefault, n)?;
+    let ours = idle_bytes_per_conn(Kind::Ours, n)?;
+    println!("raw tokio-tungstenite default: {baseline:>9.0} bytes/conn");
+    println!("ours:                          {ours:>9.0} bytes/conn");
+    Ok(serde_json::json!({
+        "bench": "idle",
+        "connections": n,
+        "bytes_per_conn": ours.round(),
+        "baseline_bytes_per_conn": baseline.round(),
+    }))
+}
+
+/// Echo throughput, 100 connections, 150-byte messages, servers in child processes.
+fn echo_mode() -> std::io::Result<serde_json::Value> {
+    use protocol_bench::net::{ChildServer, Kind, echo_throughput};
+    let rt = runtime();
+    let mut rates = Vec::new();
+    for kind in [Kind::RawDefault, Kind::RawTuned, Kind::Ours] {
+        let server = ChildServer::start(kind)?;
+        // Interleave rounds would need three servers alive; best of three runs per server.
+        let mut best: f64 = 0.0;
+        for _ in 0..3 {
+            best = best.max(rt.block_on(echo_throughput(server.addr, 100, 1000, 8)));
+        }
+        println!("{kind:?}: {best:>10.0} msgs/s");
+        rates.push(best);
+    }
+    Ok(serde_json::json!({
+        "bench": "echo",
+        "msgs_per_s": rates[2].round(),
+        "vs_default_tt": round(rates[2] / rates[0]),
+        "vs_tuned_tt": round(rates[2] / rates[1]),
+    }))
+}
+
+/// Broadcast to a room of 5,000 connections: encode once, queue the shared bytes per recipient.
+fn broadcast_mode() -> serde_json::Value {
+    let rt = runtime();
+    let recipients = 5000;
+    let ns = rt.block_on(protocol_bench::net::broadcast_ns_per_recipient(
+        recipients, 640,
+    ));
+    println!("{ns:.1} ns per recipient");
+    serde_json::json!({ "bench": "broadcast", "recipients": recipients, "ns_per_recipient": round(ns) })
+}
+
+/// `dispatch_frame` (decode tag-first + generated match + handler) against hand-written
+/// `Value` + if/else routing and serde's tagged enum + match, all calling the same logic.
+fn dispatch_mode() -> serde_json::Value {
+    use futures_util::FutureExt;
+    use protocol_bench::{Counter, route_serde_tagged, route_value_if_else};
+    let counter = Counter::default();
+    let hub = protocol_core::Hub::<protocol_bench::ServerMsg>::new();
+    let (cx, _inbox) = hub.attach("bench");
+    let mut ours = || {
+        let outcome = protocol_core::dispatch_frame::<ClientMsg, Counter>(
+            &counter,
+            &cx,
+            black_box(CHAT_MESSAGE),
+        )
+        .now_or_never()
+        .expect("handlers complete without waiting");
+        keep(outcome);
+    };
+    let mut value = || keep(route_value_if_else(&counter, black_box(CHAT_MESSAGE)));
+    let mut tagged = || keep(route_serde_tagged(&counter, black_box(CHAT_MESSAGE)));
+    let mut candidates: Vec<(&str, &mut dyn FnMut())> = vec![
+        ("ours: dispatch_frame", &mut ours),
+        ("Value + if/else routing", &mut value),
+        ("serde tagged enum + match", &mut tagged),
+    ];
+    let ns = measure(&mut candidates, 31, Duration::from_millis(20));
+    for ((name, _), t) in candidates.iter().zip(&ns) {
+        println!("{name:<30} {t:>8.1} ns/msg");
+    }
+    serde_json::json!({
+        "bench": "dispatch",
+        "ours_vs_value_ifelse": round(ns[1] / ns[0]),
+        "ours_vs_serde_tagged": round(ns[2] / ns[0]),
+    })
+}
 
 fn decode_mode() -> serde_json::Value {
     let msg: ClientMsg = protocol_core::decode(CHAT_MESSAGE).expect("bench message decodes");
@@ -63,6 +156,49 @@ fn main() -> ExitCode {
     let mode = std::env::args().nth(1).unwrap_or_default();
     let result = match mode.as_str() {
         "decode" => decode_mode(),
+        "dispatch" => dispatch_mode(),
+        "broadcast" => broadcast_mode(),
+        "idle" | "echo" => match if mode == "idle" {
+            idle_mode()
+        } else {
+            echo_mode()
+        } {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("ratios {mode}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        "__server" => {
+            let kind = std::env::args()
+                .nth(2)
+                .and_then(|k| protocol_bench::net::Kind::parse(&k));
+            let Some(kind) = kind else {
+                return ExitCode::from(2);
+            };
+            return match runtime().block_on(protocol_bench::net::serve(kind)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(_) => ExitCode::FAILURE,
+            };
+        }
+        "__idle_clients" => {
+            let addr = std::env::args().nth(2).and_then(|a| a.parse().ok());
+            let n = std::env::args()
+                .nth(3)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(2000);
+            let Some(addr) = addr else {
+                return ExitCode::from(2);
+            };
+            return match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(protocol_bench::net::hold_idle(addr, n)))
+            {
+                Ok(Ok(())) => ExitCode::SUCCESS,
+                _ => ExitCode::FAILURE,
+            };
+        }
         other => {
             eprintln!(
                 "unknown mode {other:?}; expected one of: {}",

@@ -319,6 +319,17 @@ pub fn server(chat: Chat, hub: Hub<ServerMsg>) -> Server<ClientMsg, Chat> {
     server_builder(chat, hub).build()
 }
 
+/// The chat protocol for the schema tooling: exports under `examples/chat/schema/`.
+pub fn spec() -> protocol_schema::Spec {
+    protocol_schema::Spec::new("chat", "1.0.0")
+        .title("Chat")
+        .description(
+            "The seed's chat: rooms, messages, read receipts, typing indicators and presence.",
+        )
+        .client_to_server::<ClientMsg>()
+        .server_to_client::<ServerMsg>()
+}
+
 /// The page.
 pub const INDEX_HTML: &str = include_str!("../static/index.html");
 /// The page's script.

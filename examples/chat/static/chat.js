@@ -28,7 +28,9 @@
   const online = new Set();
   /** @type {Map<number, HTMLLIElement>} messages of mine waiting for their `sent` */
   const pending = new Map();
-  let typingSent = false;
+  /** @type {Map<string, Set<string>>} read receipts that arrived before their `sent` */
+  const earlyReads = new Map();
+  let typingSent = 0;
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let typingTimer;
 
@@ -81,6 +83,19 @@
     return li;
   }
 
+  /**
+   * @param {Element} li
+   * @param {string} by
+   */
+  function addReceipt(li, by) {
+    if (li.querySelector(`.receipt[data-by="${CSS.escape(by)}"]`)) return;
+    const r = document.createElement("span");
+    r.className = "receipt";
+    r.dataset.by = by;
+    r.textContent = `read by ${by}`;
+    li.append(r);
+  }
+
   /** @param {ServerMsg} msg */
   function onMessage(msg) {
     switch (msg.type) {
@@ -98,7 +113,12 @@
         break;
       case "sent": {
         const li = msg.id === undefined ? undefined : pending.get(msg.id);
-        if (li && msg.id !== undefined) { li.dataset.id = msg.messageId; pending.delete(msg.id); }
+        if (li && msg.id !== undefined) {
+          li.dataset.id = msg.messageId;
+          pending.delete(msg.id);
+          for (const by of earlyReads.get(msg.messageId) ?? []) addReceipt(li, by);
+          earlyReads.delete(msg.messageId);
+        }
         break;
       }
       case "message":
@@ -110,13 +130,8 @@
         break;
       case "read": {
         const li = messages.querySelector(`li[data-id="${CSS.escape(msg.messageId)}"]`);
-        if (li && !li.querySelector(`.receipt[data-by="${CSS.escape(msg.by)}"]`)) {
-          const r = document.createElement("span");
-          r.className = "receipt";
-          r.dataset.by = msg.by;
-          r.textContent = `read by ${msg.by}`;
-          li.append(r);
-        }
+        if (li) addReceipt(li, msg.by);
+        else earlyReads.set(msg.messageId, (earlyReads.get(msg.messageId) ?? new Set()).add(msg.by));
         break;
       }
       case "typing": {
@@ -159,10 +174,13 @@
     });
   });
 
+  // `typing` goes out when typing starts and again every 3 s while it goes on (receivers drop
+  // the indicator after 5 s of silence); `active: false` 2 s after the last key.
   textInput.addEventListener("input", () => {
-    if (!typingSent) { send({ type: "typing", room, active: true }); typingSent = true; }
+    const now = Date.now();
+    if (now - typingSent > 3000) { send({ type: "typing", room, active: true }); typingSent = now; }
     clearTimeout(typingTimer);
-    typingTimer = setTimeout(() => { send({ type: "typing", room, active: false }); typingSent = false; }, 2000);
+    typingTimer = setTimeout(() => { send({ type: "typing", room, active: false }); typingSent = 0; }, 2000);
   });
 
   $("compose").addEventListener("submit", (ev) => {
@@ -174,6 +192,6 @@
     send({ type: "message", id, room, text });
     textInput.value = "";
     clearTimeout(typingTimer);
-    if (typingSent) { send({ type: "typing", room, active: false }); typingSent = false; }
+    if (typingSent) { send({ type: "typing", room, active: false }); typingSent = 0; }
   });
 })();

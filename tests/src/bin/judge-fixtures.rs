@@ -127,9 +127,61 @@ fn run(dir: &Path) -> std::io::Result<()> {
             json!({"type": "tight", "value": 1, "x": 1}),
         ],
     )?);
+    // The chat example's own messages, both directions.
+    use chat_example::{ClientMsg, ServerMsg};
+    counts.push(export(
+        dir,
+        "chat-client",
+        &[
+            ClientMsg::Join {
+                room: "general".into(),
+            },
+            ClientMsg::Message {
+                room: "general".into(),
+                text: "hi".into(),
+            },
+            ClientMsg::Read {
+                message_id: "n1-1".into(),
+            },
+            ClientMsg::Typing {
+                room: "general".into(),
+                active: true,
+            },
+            ClientMsg::Leave {
+                room: "general".into(),
+            },
+        ],
+        &[
+            json!({"type": "message", "id": 1, "room": "general", "text": "hi"}),
+            json!({"type": "message", "id": -1, "room": "general", "text": "hi"}),
+            json!({"type": "read", "messageId": "abc123"}),
+            json!({"type": "read", "message_id": "abc123"}),
+            json!({"type": "typing", "room": "general", "active": "yes"}),
+            json!({"type": "raed", "messageId": "abc123"}),
+        ],
+    )?);
+    counts.push(export(
+        dir,
+        "chat-server",
+        &[
+            ServerMsg::Joined { room: "general".into(), members: vec!["alice".into(), "bob".into()] },
+            ServerMsg::Presence { room: "general".into(), user: "bob".into(), online: true },
+            ServerMsg::Sent { message_id: "n1-1".into() },
+            ServerMsg::Message { message_id: "n1-1".into(), room: "general".into(), from: "alice".into(), text: "hi".into() },
+            ServerMsg::Read { message_id: "n1-1".into(), by: "bob".into() },
+            ServerMsg::Typing { room: "general".into(), user: "alice".into(), active: false },
+        ],
+        &[
+            json!({"type": "sent", "id": 1, "messageId": "M"}),
+            json!({"type": "error", "id": 1, "code": "not_in_room", "message": "join first", "pointer": "/room"}),
+            json!({"type": "error", "code": "invalid_json", "message": "bad"}),
+            json!({"type": "error", "message": "no code"}),
+            json!({"type": "presence", "room": "general", "user": "bob"}),
+        ],
+    )?);
     let (v, i) = counts.iter().fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
     println!(
-        "wrote 4 schemas, {v} valid and {i} invalid samples to {}",
+        "wrote 6 schemas, {v} valid and {i} invalid samples to {}",
         dir.display()
     );
     Ok(())

@@ -1,0 +1,316 @@
+//! Network benchmarks: idle connection memory, echo throughput and broadcast fan-out, each
+//! against a baseline measured in the same run. Loopback only, bounded in count and time.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use protocol_core::connection::{FrameHandler, Reaction};
+use protocol_core::server::ServerBuilder;
+use protocol_core::{Context, Hub, Target};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use crate::ServerMsg;
+
+/// Echo at the layer below typed dispatch: the same connection code, limits and close
+/// handling as typed protocols.
+pub struct EchoFrames;
+
+impl FrameHandler for EchoFrames {
+    type Out = ServerMsg;
+
+    async fn on_text(&self, _cx: &Context<ServerMsg>, text: Utf8Bytes) -> Reaction {
+        Reaction::Text(text.to_string())
+    }
+}
+
+/// Which server a child process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `tokio_tungstenite::accept_async` with its default configuration, echo loop.
+    RawDefault,
+    /// tokio-tungstenite with small buffers and batched flushes, echo loop.
+    RawTuned,
+    /// Ours: `WsServer` with the echo frame handler.
+    Ours,
+}
+
+impl Kind {
+    /// Parse a kind name.
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "raw-default" => Some(Kind::RawDefault),
+            "raw-tuned" => Some(Kind::RawTuned),
+            "ours" => Some(Kind::Ours),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::RawDefault => "raw-default",
+            Kind::RawTuned => "raw-tuned",
+            Kind::Ours => "ours",
+        }
+    }
+}
+
+fn tuned_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    protocol_core::Limits::default().websocket_config()
+}
+
+/// Run an echo server of `kind` on 127.0.0.1:0, print its address, serve until killed.
+pub async fn serve(kind: Kind) -> std::io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    println!("{}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    match kind {
+        Kind::Ours => {
+            let server = ServerBuilder::new(EchoFrames)
+                .with_limits(|l| {
+                    l.max_connections = 100_000;
+                    l.max_pending_handshakes = 100_000;
+                    l.rate_per_second = 1e9;
+                    l.rate_burst = u32::MAX;
+                    l.heartbeat_interval = Duration::from_secs(3600);
+                    l.heartbeat_timeout = Duration::from_secs(7200);
+                })
+                .build();
+            server.serve(listener).await
+        }
+        Kind::RawDefault | Kind::RawTuned => loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let ws = if kind == Kind::RawTuned {
+                    tokio_tungstenite::accept_async_with_config(stream, Some(tuned_config())).await
+                } else {
+                    tokio_tungstenite::accept_async(stream).await
+                };
+                let Ok(mut ws) = ws else { return };
+                while let Some(Ok(msg)) = ws.next().await {
+                    if !(msg.is_text() || msg.is_binary()) {
+                        continue;
+                    }
+                    if kind == Kind::RawTuned {
+                        // Batch: queue the echo, flush only when no further frame is ready.
+                        if ws.feed(msg).await.is_err() {
+                            break;
+                        }
+                        if futures_util::FutureExt::now_or_never(ws.flush()).is_none()
+                            && ws.flush().await.is_err()
+                        {
+                            break;
+                        }
+                    } else if ws.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        },
+    }
+}
+
+/// A child server process.
+pub struct ChildServer {
+    child: Child,
+    /// Its address.
+    pub addr: SocketAddr,
+}
+
+impl ChildServer {
+    /// Start `ratios __server KIND` with a raised file limit.
+    pub fn start(kind: Kind) -> std::io::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n 16384 2>/dev/null; exec \"$0\" \"$@\"")
+            .arg(exe)
+            .arg("__server")
+            .arg(kind.name())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stdout"))?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let addr = line.trim().parse().map_err(std::io::Error::other)?;
+        Ok(ChildServer { child, addr })
+    }
+
+    /// Resident set size of the server process, in bytes.
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Open `n` idle connections to `addr`, print "ready", hold them until stdin closes.
+pub async fn hold_idle(addr: SocketAddr, n: usize) -> std::io::Result<()> {
+    let url = format!("ws://{addr}/");
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .map_err(std::io::Error::other)?;
+        conns.push(ws);
+    }
+    println!("ready");
+    std::io::stdout().flush()?;
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut s = String::new();
+        let _ = std::io::stdin().read_line(&mut s);
+    })
+    .await;
+    drop(conns);
+    Ok(())
+}
+
+/// Server RSS growth per idle connection, for one server kind.
+pub fn idle_bytes_per_conn(kind: Kind, n: usize) -> std::io::Result<f64> {
+    let server = ChildServer::start(kind)?;
+    std::thread::sleep(Duration::from_millis(200));
+    let before = server.rss();
+    let exe = std::env::current_exe()?;
+    let mut clients = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 16384 2>/dev/null; exec \"$0\" \"$@\"")
+        .arg(exe)
+        .arg("__idle_clients")
+        .arg(server.addr.to_string())
+        .arg(n.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut line = String::new();
+    if let Some(out) = clients.stdout.take() {
+        BufReader::new(out).read_line(&mut line)?;
+    }
+    if line.trim() != "ready" {
+        let _ = clients.kill();
+        return Err(std::io::Error::other(
+            "the client process did not open its connections",
+        ));
+    }
+    // Let the server finish registering the last handshakes.
+    std::thread::sleep(Duration::from_millis(500));
+    let after = server.rss();
+    drop(clients.stdin.take());
+    let _ = clients.wait();
+    Ok(after.saturating_sub(before) as f64 / n as f64)
+}
+
+/// Echo throughput (messages per second) of a server: `conns` clients, each with `window`
+/// messages in flight, `per_conn` messages each.
+pub async fn echo_throughput(
+    addr: SocketAddr,
+    conns: usize,
+    per_conn: usize,
+    window: usize,
+) -> f64 {
+    let payload = "x".repeat(150);
+    let url = format!("ws://{addr}/");
+    let mut sockets = Vec::new();
+    for _ in 0..conns {
+        let (ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .expect("connect");
+        sockets.push(ws);
+    }
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for ws in sockets {
+        let payload = payload.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut tx, mut rx) = ws.split();
+            let mut sent = 0;
+            let mut received = 0;
+            while received < per_conn {
+                while sent < per_conn && sent - received < window {
+                    if tx
+                        .feed(Message::Text(payload.clone().into()))
+                        .await
+                        .is_err()
+                    {
+                        return received;
+                    }
+                    sent += 1;
+                }
+                let _ = tx.flush().await;
+                match tokio::time::timeout(Duration::from_secs(10), rx.next()).await {
+                    Ok(Some(Ok(m))) if m.is_text() => received += 1,
+                    Ok(Some(Ok(_))) => {}
+                    _ => return received,
+                }
+            }
+            let _ = tx.close().await;
+            received
+        }));
+    }
+    let mut total = 0usize;
+    for t in tasks {
+        total += t.await.unwrap_or(0);
+    }
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Nanoseconds per recipient of a room broadcast (encode once, share the bytes) on a hub with
+/// `members` attached connections.
+pub async fn broadcast_ns_per_recipient(members: usize, broadcasts: usize) -> f64 {
+    let hub = Hub::<crate::BroadcastMsg>::builder()
+        .queue_capacity(1024)
+        .build();
+    let mut inboxes = Vec::with_capacity(members);
+    for i in 0..members {
+        let (cx, inbox) = hub.attach(&format!("user{i}"));
+        cx.join("room").await;
+        inboxes.push(inbox);
+    }
+    let msg = crate::BroadcastMsg::Message {
+        room: "room".into(),
+        from: "alice".into(),
+        text: "x".repeat(100),
+    };
+    let mut best = f64::INFINITY;
+    let batch = 64;
+    let mut done = 0;
+    while done < broadcasts {
+        let n = batch.min(broadcasts - done);
+        let start = Instant::now();
+        for _ in 0..n {
+            hub.send(
+                Target::Room {
+                    room: Arc::from("room"),
+                    except: None,
+                },
+                &msg,
+            )
+            .expect("encode");
+        }
+        let elapsed = start.elapsed().as_nanos() as f64 / (n * members) as f64;
+        best = best.min(elapsed);
+        done += n;
+        for inbox in &mut inboxes {
+            while inbox.try_recv_text().is_some() {}
+        }
+    }
+    best
+}

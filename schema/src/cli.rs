@@ -1,0 +1,135 @@
+//! A one-line schema binary for an application: `export --out DIR` and `check --dir DIR`.
+//!
+//! ```no_run
+//! # use protocol_core::Protocol;
+//! # #[derive(Protocol)] enum ClientMsg { Ping }
+//! # #[derive(Protocol)] enum ServerMsg { Pong }
+//! // src/bin/chat-schema.rs
+//! fn main() -> std::process::ExitCode {
+//!     protocol_schema::cli::run(
+//!         protocol_schema::Spec::new("chat", "1.0.0")
+//!             .client_to_server::<ClientMsg>()
+//!             .server_to_client::<ServerMsg>(),
+//!     )
+//! }
+//! ```
+//!
+//! `chat-schema export --out schema/` writes the files; `chat-schema check --dir schema/` exits
+//! 0 when the committed files match the types, 1 with a unified diff when they drifted, and 2 on
+//! an error (unreadable directory, a spec that cannot be exported).
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::spec::Spec;
+
+#[derive(Debug, Parser)]
+#[command(
+    about = "Export this protocol's JSON Schemas, TypeScript types and AsyncAPI document, or check committed ones"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write <name>.client.schema.json, <name>.server.schema.json, <name>.d.ts, <name>.js and
+    /// <name>.asyncapi.json into DIR.
+    Export {
+        /// The directory to write (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Compare the files in DIR with what the types produce: exit 1 and print a diff when they
+    /// differ.
+    Check {
+        /// The directory holding the committed files.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+/// Parse the process's arguments and run; see the [module docs](self).
+pub fn run(spec: Spec) -> ExitCode {
+    let code = run_with(
+        &spec,
+        std::env::args_os(),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    ExitCode::from(code)
+}
+
+/// Like [`run`], with the arguments (the first is the program name) and the output streams
+/// given. Returns the exit status: 0 success, 1 drift found by `check`, 2 error.
+pub fn run_with<I, T>(spec: &Spec, args: I, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let program = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .map_or_else(|| "schema".to_owned(), |n| n.to_string_lossy().into_owned());
+    let parsed = match Args::try_parse_from(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let text = e.render().to_string();
+            let _ = if e.use_stderr() {
+                write!(stderr, "{text}")
+            } else {
+                write!(stdout, "{text}")
+            };
+            return code;
+        }
+    };
+    match parsed.command {
+        Command::Export { out } => match spec.export(&out) {
+            Ok(paths) => {
+                for p in paths {
+                    let _ = writeln!(stdout, "wrote {}", p.display());
+                }
+                0
+            }
+            Err(e) => {
+                let _ = writeln!(stderr, "error: {e}");
+                2
+            }
+        },
+        Command::Check { dir } => match spec.check(&dir) {
+            Ok(drift) if drift.is_clean() => {
+                let _ = writeln!(
+                    stdout,
+                    "{} files in {} match the types",
+                    drift.files.len(),
+                    dir.display()
+                );
+                0
+            }
+            Ok(drift) => {
+                let _ = write!(stdout, "{drift}");
+                let stale = drift.stale().count();
+                let _ = writeln!(
+                    stderr,
+                    "error: {stale} of {} files in {} differ from what the types produce; \
+                     run `{program} export --out {}` and commit the result",
+                    drift.files.len(),
+                    dir.display(),
+                    dir.display()
+                );
+                1
+            }
+            Err(e) => {
+                let _ = writeln!(stderr, "error: {e}");
+                2
+            }
+        },
+    }
+}
