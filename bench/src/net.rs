@@ -24,7 +24,7 @@ impl FrameHandler for EchoFrames {
     type Out = ServerMsg;
 
     async fn on_text(&self, _cx: &Context<ServerMsg>, text: Utf8Bytes) -> Reaction {
-        Reaction::Text(text.to_string())
+        Reaction::Text(text)
     }
 }
 
@@ -289,28 +289,25 @@ pub async fn broadcast_ns_per_recipient(members: usize, broadcasts: usize) -> f6
         from: "alice".into(),
         text: "x".repeat(100),
     };
-    let mut best = f64::INFINITY;
-    let batch = 64;
-    let mut done = 0;
-    while done < broadcasts {
-        let n = batch.min(broadcasts - done);
+    // Each broadcast is timed alone, and the recipients' writers are stood in for by draining the
+    // queues between broadcasts (untimed), as a server's writer tasks keep them short.
+    let mut samples = Vec::with_capacity(broadcasts);
+    for _ in 0..broadcasts {
         let start = Instant::now();
-        for _ in 0..n {
-            hub.send(
-                Target::Room {
-                    room: Arc::from("room"),
-                    except: None,
-                },
-                &msg,
-            )
-            .expect("encode");
-        }
-        let elapsed = start.elapsed().as_nanos() as f64 / (n * members) as f64;
-        best = best.min(elapsed);
-        done += n;
+        hub.send(
+            Target::Room {
+                room: Arc::from("room"),
+                except: None,
+            },
+            &msg,
+        )
+        .expect("encode");
+        samples.push(start.elapsed().as_nanos() as f64 / members as f64);
         for inbox in &mut inboxes {
             while inbox.try_recv_text().is_some() {}
         }
     }
-    best
+    samples.sort_by(f64::total_cmp);
+    // The median: half the broadcasts were at least this fast.
+    samples[samples.len() / 2]
 }

@@ -36,8 +36,8 @@ use crate::server::{Limits, RunState};
 pub enum Reaction {
     /// Nothing to send.
     None,
-    /// Send this text frame back.
-    Text(String),
+    /// Send this text frame back (shared bytes: an echo costs no copy).
+    Text(Utf8Bytes),
     /// Send this binary frame back.
     Binary(Bytes),
     /// Close the connection with this code and reason.
@@ -112,7 +112,9 @@ impl<In: Dispatch<H>, H: Send + Sync + 'static> FrameHandler for TypedFrames<In,
                         "error reply"
                     );
                 }
-                outcome.frame().map_or(Reaction::None, Reaction::Text)
+                outcome
+                    .frame()
+                    .map_or(Reaction::None, |f| Reaction::Text(Utf8Bytes::from(f)))
             }
         }
     }
@@ -177,14 +179,14 @@ pub(crate) async fn run<S, F>(
     async move {
         tracing::debug!("open");
         let (mut sink, mut stream) = ws.split();
-        let outbox = Arc::clone(&entry.outbox);
+        let writer_entry = Arc::clone(&entry);
         let ping_every = limits.heartbeat_interval;
         let writer = tokio::spawn(
             async move {
                 let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
                 loop {
                     tokio::select! {
-                        next = outbox.next() => match next {
+                        next = writer_entry.outbox.next() => match next {
                             Some(Next::Frame(frame)) => {
                                 // Batch what is queued into one flush (one syscall for a backlog).
                                 let mut pending = Some(Next::Frame(frame));
@@ -197,7 +199,7 @@ pub(crate) async fn run<S, F>(
                                                 failed = true;
                                                 break;
                                             }
-                                            pending = outbox.try_next();
+                                            pending = writer_entry.outbox.try_next();
                                         }
                                         Next::Close(code, reason) => close = Some((code, reason)),
                                     }
@@ -223,7 +225,7 @@ pub(crate) async fn run<S, F>(
                         }
                     }
                 }
-                outbox.mark_closed();
+                writer_entry.outbox.mark_closed();
                 let _ = sink.close().await;
             }
             .in_current_span(),
@@ -277,7 +279,7 @@ pub(crate) async fn run<S, F>(
                                     ErrorCode::RATE_LIMITED,
                                     format!("too many messages: the limit is {} per second (burst {})", limits.rate_per_second, limits.rate_burst),
                                 );
-                                Reaction::Text(error_frame::<F::Out>(&error, id))
+                                Reaction::Text(error_frame::<F::Out>(&error, id).into())
                             } else {
                                 strikes = 0;
                                 hub.stats().messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -310,7 +312,7 @@ pub(crate) async fn run<S, F>(
                     match reaction {
                         Reaction::None => {}
                         Reaction::Text(text) => {
-                            let _ = entry.outbox.push(Message::Text(Utf8Bytes::from(text)));
+                            let _ = entry.outbox.push(Message::Text(text));
                         }
                         Reaction::Binary(data) => {
                             let _ = entry.outbox.push(Message::Binary(data));
@@ -367,12 +369,14 @@ async fn handle<F: FrameHandler>(
     deadline: Duration,
 ) -> Reaction {
     let id_hint = || crate::locate::find_u64(text.as_bytes(), <F::Out as Protocol>::ID_FIELD);
-    match tokio::time::timeout(
-        deadline,
-        AssertUnwindSafe(frames.on_text(cx, text.clone())).catch_unwind(),
-    )
-    .await
-    {
+    let mut handling =
+        std::pin::pin!(AssertUnwindSafe(frames.on_text(cx, text.clone())).catch_unwind());
+    // Most handlers finish without waiting: only arm the deadline timer for those that do not.
+    let finished = match futures_util::FutureExt::now_or_never(handling.as_mut()) {
+        Some(done) => Ok(done),
+        None => tokio::time::timeout(deadline, handling).await,
+    };
+    match finished {
         Ok(Ok(reaction)) => reaction,
         Ok(Err(panic)) => {
             let what = panic
@@ -385,7 +389,7 @@ async fn handle<F: FrameHandler>(
                 ErrorCode::INTERNAL,
                 "the server failed to handle this message",
             );
-            Reaction::Text(error_frame::<F::Out>(&error, id_hint()))
+            Reaction::Text(error_frame::<F::Out>(&error, id_hint()).into())
         }
         Err(_) => {
             tracing::warn!(
@@ -396,7 +400,7 @@ async fn handle<F: FrameHandler>(
                 ErrorCode::TIMEOUT,
                 format!("no answer within {} ms", deadline.as_millis()),
             );
-            Reaction::Text(error_frame::<F::Out>(&error, id_hint()))
+            Reaction::Text(error_frame::<F::Out>(&error, id_hint()).into())
         }
     }
 }

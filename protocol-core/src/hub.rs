@@ -138,7 +138,8 @@ impl Broker for InMemoryBroker {
 pub(crate) struct ConnEntry {
     pub(crate) id: ConnId,
     pub(crate) identity: Arc<str>,
-    pub(crate) outbox: Arc<Outbox>,
+    /// Inline, not behind another pointer: a broadcast touches one allocation per recipient.
+    pub(crate) outbox: Outbox,
 }
 
 #[derive(Default)]
@@ -323,10 +324,7 @@ impl<Out: Protocol> Hub<Out> {
     /// returned outbox.
     pub(crate) fn register(&self, identity: Arc<str>) -> Arc<ConnEntry> {
         let id = ConnId(self.inner.next_conn.fetch_add(1, Ordering::Relaxed));
-        let outbox = Arc::new(Outbox::new(
-            self.inner.queue_capacity,
-            self.inner.slow_consumer,
-        ));
+        let outbox = Outbox::new(self.inner.queue_capacity, self.inner.slow_consumer);
         let entry = Arc::new(ConnEntry {
             id,
             identity: Arc::clone(&identity),
