@@ -81,6 +81,8 @@ pub use outbox::{SendError, SlowConsumerPolicy};
 pub use protocol::{Protocol, VariantKind, VariantMeta};
 pub use schema::schema_for;
 pub use server::{Limits, Rejection, Server, ServerBuilder, ShutdownHandle, WsServer};
+/// The WebSocket implementation underneath (for frame-level handlers).
+pub use tokio_tungstenite::tungstenite;
 
 /// Derive [`Protocol`] (plus `Serialize`, `Deserialize` and `JsonSchema`) for a message enum.
 ///

@@ -34,7 +34,8 @@ pub struct Limits {
     pub max_message_size: usize,
     /// Read buffer per connection. Default 2 KiB (tokio-tungstenite's is 128 KiB): idle connections stay cheap.
     pub read_buffer_size: usize,
-    /// Bytes buffered for writing before a write waits for the socket. Default 64 KiB.
+    /// Most bytes a connection may have buffered for writing; the largest outgoing message is
+    /// this minus the 16 KiB batch buffer. Only what is written is allocated. Default 4 MiB.
     pub max_write_buffer_size: usize,
     /// Frames queued per connection before the slow-consumer policy applies. Default 256.
     pub queue_capacity: usize,
@@ -67,7 +68,7 @@ impl Default for Limits {
             max_connections_per_identity: 16,
             max_message_size: 64 * 1024,
             read_buffer_size: 2 * 1024,
-            max_write_buffer_size: 64 * 1024,
+            max_write_buffer_size: 4 << 20,
             queue_capacity: 256,
             heartbeat_interval: Duration::from_secs(15),
             heartbeat_timeout: Duration::from_secs(45),
