@@ -11,7 +11,108 @@ use protocol_bench::{
     value_if_else,
 };
 
-const MODES: &[&str] = &["decode", "dispatch", "idle", "echo", "broadcast"];
+const MODES: &[&str] = &["decode", "dispatch", "idle", "echo", "broadcast", "fuzz"];
+
+/// Long fuzzing runs of the chat protocol's decoder: random byte-level and token-level
+/// mutations of valid frames through `decode_frame`; every `Ok` must re-encode and decode to the
+/// same value, and nothing may panic. `ratios fuzz [SECONDS]` (default 10).
+fn fuzz_mode() -> serde_json::Value {
+    use chat_example::ClientMsg;
+    use std::time::Instant;
+    let seconds: u64 = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let seeds: Vec<String> = [
+        r#"{"type":"join","room":"general"}"#,
+        r#"{"type":"message","id":1,"room":"general","text":"hi"}"#,
+        r#"{"room":"general","text":"hi","type":"message","id":18446744073709551615}"#,
+        r#"{"type":"read","messageId":"abc123"}"#,
+        r#"{"type":"typing","room":"r","active":true}"#,
+        r#"{"type":"leave","room":"r"}"#,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let tokens: &[&[u8]] = &[
+        b"\"type\":\"join\"",
+        b"\"id\":",
+        b"[[[[[[[[",
+        b"]]]]",
+        b"1e999",
+        b"-0",
+        b"\\u0000",
+        b"\\ud800",
+        b"null",
+        b"{}",
+        b",",
+        b":",
+        b"\"",
+        b"\xff\xfe",
+        b"18446744073709551616",
+    ];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let start = Instant::now();
+    let (mut cases, mut failures, mut decoded) = (0u64, 0u64, 0u64);
+    while Instant::now() < deadline {
+        for _ in 0..1000 {
+            let mut bytes = seeds[(next() % seeds.len() as u64) as usize]
+                .clone()
+                .into_bytes();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() % (bytes.len() as u64 + 1)) as usize;
+                match next() % 5 {
+                    0 if !bytes.is_empty() => {
+                        let last = bytes.len() - 1;
+                        bytes[at.min(last)] = next() as u8;
+                    }
+                    1 => bytes.insert(at, next() as u8),
+                    2 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    3 => {
+                        let t = tokens[(next() % tokens.len() as u64) as usize];
+                        bytes.splice(at..at, t.iter().copied());
+                    }
+                    _ => bytes.truncate(at),
+                }
+            }
+            cases += 1;
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let ok = std::panic::catch_unwind(|| {
+                match protocol_core::decode_frame::<ClientMsg>(&text) {
+                    Ok(frame) => {
+                        let again = protocol_core::encode_frame(&frame.msg, frame.id).ok();
+                        let back =
+                            again.and_then(|a| protocol_core::decode_frame::<ClientMsg>(&a).ok());
+                        (back.is_some_and(|b| b == frame), true)
+                    }
+                    Err(e) => {
+                        let _ = e.to_string();
+                        (true, false)
+                    }
+                }
+            });
+            match ok {
+                Ok((true, was_ok)) => decoded += u64::from(was_ok),
+                _ => {
+                    failures += 1;
+                    eprintln!("failure on {text:?}");
+                }
+            }
+        }
+    }
+    let rate = cases as f64 / start.elapsed().as_secs_f64();
+    println!("{cases} cases ({decoded} decoded), {rate:.0} cases/s, {failures} failures");
+    serde_json::json!({ "bench": "fuzz", "cases": cases, "cases_per_s": rate.round(), "failures": failures })
+}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -158,6 +259,16 @@ fn main() -> ExitCode {
         "decode" => decode_mode(),
         "dispatch" => dispatch_mode(),
         "broadcast" => broadcast_mode(),
+        "fuzz" => {
+            let result = fuzz_mode();
+            let failed = result["failures"].as_u64().unwrap_or(1) > 0;
+            println!("{result}");
+            return if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
         "idle" | "echo" => match if mode == "idle" {
             idle_mode()
         } else {
