@@ -203,6 +203,7 @@ pub fn keep<T>(v: T) {
     black_box(v);
 }
 
+pub mod attack;
 pub mod net;
 
 /// A broadcast message like the chat's.

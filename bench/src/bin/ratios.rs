@@ -11,7 +11,31 @@ use protocol_bench::{
     value_if_else,
 };
 
-const MODES: &[&str] = &["decode", "dispatch", "idle", "echo", "broadcast", "fuzz"];
+const MODES: &[&str] = &[
+    "decode",
+    "dispatch",
+    "idle",
+    "echo",
+    "broadcast",
+    "fuzz",
+    "attack",
+];
+
+/// The chat under slowloris, flood and slow-reader attacks: others' p99 against unloaded.
+fn attack_mode() -> std::io::Result<serde_json::Value> {
+    let r = runtime().block_on(protocol_bench::attack::run())?;
+    println!("{r:?}");
+    Ok(serde_json::json!({
+        "bench": "attack",
+        "unloaded_p99_us": r.unloaded_p99_us.round(),
+        "loaded_p99_us": r.loaded_p99_us.round(),
+        "p99_ratio": round(r.loaded_p99_us / r.unloaded_p99_us),
+        "slowloris_closed": r.slowloris_closed,
+        "flood_cut_off": r.flood_cut_off,
+        "slow_reader_cut_off": r.slow_reader_cut_off,
+        "busy_messages": r.busy_messages,
+    }))
+}
 
 /// Long fuzzing runs of the chat protocol's decoder: random byte-level and token-level
 /// mutations of valid frames through `decode_frame`; every `Ok` must re-encode and decode to the
@@ -269,10 +293,10 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             };
         }
-        "idle" | "echo" => match if mode == "idle" {
-            idle_mode()
-        } else {
-            echo_mode()
+        "idle" | "echo" | "attack" => match match mode.as_str() {
+            "idle" => idle_mode(),
+            "echo" => echo_mode(),
+            _ => attack_mode(),
         } {
             Ok(v) => v,
             Err(e) => {
