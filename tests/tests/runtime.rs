@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use protocol_core::{
-    Client, ClientError, Context, ErrorReply, Hub, Limits, Protocol, Rejection, Server,
-    ShutdownHandle,
+    Client, ClientError, Context, ErrorReply, Hub, Limits, Protocol, Server, ShutdownHandle,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -216,15 +215,7 @@ async fn start(limits: impl FnOnce(&mut Limits)) -> Running {
         .build();
     let server = Server::<ClientMsg, App>::builder(App)
         .hub(hub.clone())
-        .authenticate(|req| {
-            let query = req.uri().query().unwrap_or_default();
-            query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("user="))
-                .filter(|u| !u.is_empty())
-                .map(str::to_owned)
-                .ok_or_else(|| Rejection::new(401, "missing ?user="))
-        })
+        .authenticate(protocol_core::testing::user_from_query)
         .allow_origin("http://allowed.example")
         .with_limits(limits)
         .build();
