@@ -4,7 +4,7 @@
 //! Delivery and room membership go through a [`Broker`]: the in-memory one serves a single node;
 //! a pub/sub broker (Redis) lets several nodes share rooms without handlers changing.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -42,6 +42,18 @@ pub enum Target {
         /// A connection to leave out.
         except: Option<ConnId>,
     },
+    /// Every connection in a room except those of one identity (presence: the identity's own
+    /// connections know already).
+    RoomExceptIdentity {
+        /// The room.
+        room: Arc<str>,
+        /// The identity whose connections are left out.
+        identity: Arc<str>,
+        /// The broker's membership version of the change announced ([`Joined::version`]);
+        /// connections that joined the room at this version or later are left out too (the
+        /// member list they got already reflects it). 0: nobody is left out for this reason.
+        version: u64,
+    },
     /// Every connection.
     All,
 }
@@ -64,12 +76,24 @@ pub struct Joined {
     pub first: bool,
     /// The room's members after the join, sorted.
     pub members: Vec<String>,
+    /// The broker's membership version after the join (0 when the broker has none): a
+    /// presence change published with an older version is already in `members`. With several
+    /// nodes, a change can arrive after a later join was answered.
+    pub version: u64,
 }
 
-/// Delivery of frames to this node's connections; what a [`Broker`] calls.
+/// This node's side of a [`Broker`]: delivery of frames to the local connections, and presence
+/// changes the broker found out about on its own (another node died).
 pub trait LocalDelivery: Send + Sync {
     /// Deliver an encoded frame to the local connections the target names; returns how many.
     fn deliver(&self, target: &Target, frame: &Utf8Bytes) -> usize;
+
+    /// `identity`'s presence in `room` changed without a local join or leave (its node died, or
+    /// this node's membership was restored after it had been presumed dead). The hub sends the
+    /// presence message, if it has one, to the room on every node.
+    fn presence(&self, room: &str, identity: &str, online: bool) {
+        let _ = (room, identity, online);
+    }
 }
 
 /// Fan-out and room membership across nodes.
@@ -77,6 +101,16 @@ pub trait LocalDelivery: Send + Sync {
 /// The in-memory broker ([`InMemoryBroker`]) is the default and serves one node. A pub/sub
 /// implementation publishes each delivery once per node and keeps membership in shared storage.
 pub trait Broker: Send + Sync + 'static {
+    /// Called once when a hub is built with this broker: where frames published by other nodes
+    /// go. The handle does not keep the hub alive; it delivers nothing once the hub is dropped.
+    fn bind(&self, local: Arc<dyn LocalDelivery>) {
+        let _ = local;
+    }
+    /// This node's id, unique among the nodes sharing the broker (apps use it to make ids
+    /// unique across nodes).
+    fn node_id(&self) -> &str {
+        "n1"
+    }
     /// Deliver `frame` to `target` on every node, this one included (through `local`).
     fn publish(&self, target: Target, frame: Utf8Bytes, local: &dyn LocalDelivery);
     /// Record that `identity` is now in `room`; whether it was not before, and the members.
@@ -111,6 +145,7 @@ impl Broker for InMemoryBroker {
         let joined = Joined {
             first,
             members: members.iter().cloned().collect(),
+            version: 0,
         };
         Box::pin(async move { joined })
     }
@@ -149,7 +184,24 @@ struct Registry {
     /// room -> connection -> its identity.
     /// room -> its connections (the entries themselves: a broadcast does no lookups).
     rooms: HashMap<Arc<str>, HashMap<ConnId, Arc<ConnEntry>>>,
-    conn_rooms: HashMap<ConnId, HashSet<Arc<str>>>,
+    /// connection -> its rooms, with the membership version it joined at (0: unknown,
+    /// [`PENDING`]: the broker has not answered yet).
+    conn_rooms: HashMap<ConnId, HashMap<Arc<str>, u64>>,
+    /// Presence changes that arrived for a connection while its join was pending: delivered
+    /// or dropped when the join's version is known.
+    pending: HashMap<(ConnId, Arc<str>), Vec<VersionedFrame>>,
+}
+
+/// A presence frame with the membership version of the change it announces.
+type VersionedFrame = (u64, Utf8Bytes);
+
+/// The version of a membership whose join the broker has not answered yet.
+const PENDING: u64 = u64::MAX;
+
+/// Whether a presence change of membership version `event` is news to a connection that joined
+/// at `joined` (0 on either side: unknown, so yes).
+fn newer(event: u64, joined: u64) -> bool {
+    event == 0 || joined == 0 || joined < event
 }
 
 impl Registry {
@@ -276,7 +328,7 @@ impl<Out: Protocol> HubBuilder<Out> {
 
     /// The hub.
     pub fn build(self) -> Hub<Out> {
-        Hub {
+        let hub = Hub {
             inner: Arc::new(HubInner {
                 registry: Mutex::new(Registry::default()),
                 count: tokio::sync::watch::Sender::new(0),
@@ -287,6 +339,33 @@ impl<Out: Protocol> HubBuilder<Out> {
                 slow_consumer: self.slow_consumer,
                 stats: Stats::default(),
             }),
+        };
+        hub.inner.broker.bind(Arc::new(WeakHub {
+            inner: Arc::downgrade(&hub.inner),
+        }));
+        hub
+    }
+}
+
+/// What a broker holds of its hub: delivery without keeping the hub alive.
+struct WeakHub<Out> {
+    inner: std::sync::Weak<HubInner<Out>>,
+}
+
+impl<Out: Protocol> WeakHub<Out> {
+    fn hub(&self) -> Option<Hub<Out>> {
+        self.inner.upgrade().map(|inner| Hub { inner })
+    }
+}
+
+impl<Out: Protocol> LocalDelivery for WeakHub<Out> {
+    fn deliver(&self, target: &Target, frame: &Utf8Bytes) -> usize {
+        self.hub().map_or(0, |hub| hub.deliver(target, frame))
+    }
+
+    fn presence(&self, room: &str, identity: &str, online: bool) {
+        if let Some(hub) = self.hub() {
+            hub.presence(room, &Arc::from(identity), online, 0);
         }
     }
 }
@@ -349,7 +428,7 @@ impl<Out: Protocol> Hub<Out> {
             let reg = self.registry();
             reg.conn_rooms
                 .get(&id)
-                .map(|r| r.iter().cloned().collect())
+                .map(|r| r.keys().cloned().collect())
                 .unwrap_or_default()
         };
         for room in rooms {
@@ -438,7 +517,7 @@ impl<Out: Protocol> Hub<Out> {
             .registry()
             .conn_rooms
             .get(&conn)
-            .map(|r| r.iter().map(|s| s.to_string()).collect())
+            .map(|r| r.keys().map(|s| s.to_string()).collect())
             .unwrap_or_default();
         v.sort();
         v
@@ -477,11 +556,13 @@ impl<Out: Protocol> Hub<Out> {
                         .or_default()
                         .insert(conn, entry)
                         .is_some();
+                    let first_local = first_local && !already;
                     reg.conn_rooms
                         .entry(conn)
                         .or_default()
-                        .insert(Arc::clone(&room_key));
-                    Some((identity, room_key, first_local && !already))
+                        .entry(Arc::clone(&room_key))
+                        .or_insert(if first_local { PENDING } else { 0 });
+                    Some((identity, room_key, first_local))
                 }
             }
         };
@@ -489,6 +570,7 @@ impl<Out: Protocol> Hub<Out> {
             return Joined {
                 first: false,
                 members: Vec::new(),
+                version: 0,
             };
         };
         if !first_local {
@@ -496,13 +578,36 @@ impl<Out: Protocol> Hub<Out> {
             return Joined {
                 first: false,
                 members,
+                version: 0,
             };
         }
         let joined = self.inner.broker.join(&room_key, &identity).await;
+        self.joined_at(conn, &room_key, joined.version);
         if joined.first {
-            self.presence(&room_key, &identity, true);
+            self.presence(&room_key, &identity, true, joined.version);
         }
         joined
+    }
+
+    /// Record the version a connection joined a room at, and deliver the presence changes that
+    /// arrived meanwhile and are news to it.
+    fn joined_at(&self, conn: ConnId, room: &Arc<str>, version: u64) {
+        let mut reg = self.registry();
+        let buffered = reg.pending.remove(&(conn, Arc::clone(room)));
+        let Some(v) = reg.conn_rooms.get_mut(&conn).and_then(|r| r.get_mut(room)) else {
+            return;
+        };
+        *v = version;
+        let Some(entry) = reg.conns.get(&conn) else {
+            return;
+        };
+        for (event, frame) in buffered.into_iter().flatten() {
+            if newer(event, version) {
+                let _ = entry
+                    .outbox
+                    .push(tokio_tungstenite::tungstenite::Message::Text(frame));
+            }
+        }
     }
 
     /// Take a connection out of a room; presence goes offline when it was the identity's last.
@@ -527,11 +632,12 @@ impl<Out: Protocol> Hub<Out> {
             if let Some(r) = reg.conn_rooms.get_mut(&conn) {
                 r.remove(room);
             }
+            reg.pending.remove(&(conn, Arc::from(room)));
             let last_local = reg.identity_conns_in(room, &identity) == 0;
             (identity, last_local)
         };
         if last_local && self.inner.broker.leave(room, &identity).await {
-            self.presence(room, &identity, false);
+            self.presence(room, &identity, false, 0);
         }
         true
     }
@@ -541,7 +647,7 @@ impl<Out: Protocol> Hub<Out> {
         self.inner.broker.members(room).await
     }
 
-    fn presence(&self, room: &str, identity: &Arc<str>, online: bool) {
+    fn presence(&self, room: &str, identity: &Arc<str>, online: bool, version: u64) {
         let Some(f) = &self.inner.presence else {
             return;
         };
@@ -560,41 +666,35 @@ impl<Out: Protocol> Hub<Out> {
                 }
             };
             self.inner.broker.publish(
-                Target::Room {
+                Target::RoomExceptIdentity {
                     room: Arc::from(room),
-                    except: None,
+                    identity: Arc::clone(identity),
+                    version,
                 },
                 frame,
-                &PresenceDelivery {
-                    hub: self,
-                    identity,
-                },
+                self,
             );
         }
     }
 
-    fn deliver_filtered(
-        &self,
-        target: &Target,
-        frame: &Utf8Bytes,
-        skip_identity: Option<&str>,
-    ) -> usize {
-        let reg = self.registry();
+    /// The node id of the hub's broker (unique among nodes sharing it).
+    pub fn node_id(&self) -> &str {
+        self.inner.broker.node_id()
+    }
+
+    fn deliver_local(&self, target: &Target, frame: &Utf8Bytes) -> usize {
+        let mut reg = self.registry();
+        let mut pending = Vec::new();
         let mut n = 0;
-        let mut send = |entry: &ConnEntry| {
-            if skip_identity.is_some_and(|i| &*entry.identity == i) {
-                return;
+        let mut send = |entry: &ConnEntry| match entry
+            .outbox
+            .push(tokio_tungstenite::tungstenite::Message::Text(frame.clone()))
+        {
+            Ok(()) => n += 1,
+            Err(SendError::SlowConsumer) => {
+                tracing::warn!(conn = %entry.id, identity = %entry.identity, "slow consumer: queue full, closing");
             }
-            match entry
-                .outbox
-                .push(tokio_tungstenite::tungstenite::Message::Text(frame.clone()))
-            {
-                Ok(()) => n += 1,
-                Err(SendError::SlowConsumer) => {
-                    tracing::warn!(conn = %entry.id, identity = %entry.identity, "slow consumer: queue full, closing");
-                }
-                Err(_) => {}
-            }
+            Err(_) => {}
         };
         match target {
             Target::Conn(id) => {
@@ -616,10 +716,40 @@ impl<Out: Protocol> Hub<Out> {
                     }
                 }
             }
+            Target::RoomExceptIdentity {
+                room,
+                identity,
+                version,
+            } => {
+                for e in reg.rooms.get(room).into_iter().flatten().map(|(_, e)| e) {
+                    if e.identity == *identity {
+                        continue;
+                    }
+                    let joined = reg
+                        .conn_rooms
+                        .get(&e.id)
+                        .and_then(|r| r.get(room))
+                        .copied()
+                        .unwrap_or(0);
+                    if joined == PENDING && *version != 0 {
+                        pending.push(e.id);
+                    } else if newer(*version, joined) {
+                        send(e);
+                    }
+                }
+            }
             Target::All => {
                 for e in reg.conns.values() {
                     send(e);
                 }
+            }
+        }
+        if let Target::RoomExceptIdentity { room, version, .. } = target {
+            for id in pending {
+                reg.pending
+                    .entry((id, Arc::clone(room)))
+                    .or_default()
+                    .push((*version, frame.clone()));
             }
         }
         drop(reg);
@@ -633,20 +763,11 @@ impl<Out: Protocol> Hub<Out> {
 
 impl<Out: Protocol> LocalDelivery for Hub<Out> {
     fn deliver(&self, target: &Target, frame: &Utf8Bytes) -> usize {
-        self.deliver_filtered(target, frame, None)
+        self.deliver_local(target, frame)
     }
-}
 
-/// Presence messages go to the room minus every connection of the identity concerned.
-struct PresenceDelivery<'a, Out> {
-    hub: &'a Hub<Out>,
-    identity: &'a str,
-}
-
-impl<Out: Protocol> LocalDelivery for PresenceDelivery<'_, Out> {
-    fn deliver(&self, target: &Target, frame: &Utf8Bytes) -> usize {
-        self.hub
-            .deliver_filtered(target, frame, Some(self.identity))
+    fn presence(&self, room: &str, identity: &str, online: bool) {
+        Hub::presence(self, room, &Arc::from(identity), online, 0);
     }
 }
 

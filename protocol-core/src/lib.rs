@@ -57,6 +57,8 @@ pub mod hub;
 mod locate;
 mod outbox;
 mod protocol;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod schema;
 pub mod server;
 #[cfg(feature = "testing")]

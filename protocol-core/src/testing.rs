@@ -53,6 +53,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+mod redis_server;
+pub use redis_server::RedisServer;
+
 use crate::codec::{decode_frame, encode_frame};
 use crate::connection::TypedFrames;
 use crate::dispatch::Dispatch;
@@ -213,22 +216,14 @@ impl<In: Dispatch<H>, H: Send + Sync + 'static> TestServer<In, H> {
 
     /// Connect as `identity`, returning the handshake error (e.g. an HTTP rejection).
     pub async fn try_connect_as(&self, identity: &str) -> Result<TestClient<In, In::Out>, String> {
-        let (ws, _) = tokio_tungstenite::connect_async(self.url(identity))
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(TestClient {
-            ws,
-            identity: identity.to_owned(),
-            conn: self.next_conn.fetch_add(1, Ordering::Relaxed),
-            inbox: VecDeque::new(),
-            seen: Vec::new(),
-            closed: None,
-            next_id: 1,
-            timeout: DEFAULT_TIMEOUT,
-            validators: Arc::clone(&self.validators),
-            recorder: Arc::clone(&self.recorder),
-            marker: std::marker::PhantomData,
-        })
+        TestClient::open(
+            &self.url(identity),
+            identity,
+            self.next_conn.fetch_add(1, Ordering::Relaxed),
+            Arc::clone(&self.validators),
+            Arc::clone(&self.recorder),
+        )
+        .await
     }
 
     /// Wait until the server has exactly `n` connections (it counts asynchronously).
@@ -298,7 +293,48 @@ pub struct TestClient<C, S> {
     marker: std::marker::PhantomData<fn(C)>,
 }
 
+impl<C, S> TestClient<C, S> {
+    async fn open(
+        url: &str,
+        identity: &str,
+        conn: u64,
+        validators: Arc<Validators>,
+        recorder: Arc<Recorder>,
+    ) -> Result<Self, String> {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| format!("{identity}: connect to {url}: {e}"))?;
+        Ok(TestClient {
+            ws,
+            identity: identity.to_owned(),
+            conn,
+            inbox: VecDeque::new(),
+            seen: Vec::new(),
+            closed: None,
+            next_id: 1,
+            timeout: DEFAULT_TIMEOUT,
+            validators,
+            recorder,
+            marker: std::marker::PhantomData,
+        })
+    }
+}
+
 impl<C: Protocol + Debug, S: Protocol + Debug + Clone> TestClient<C, S> {
+    /// Connect to a server that runs elsewhere (another process, another node) at `url`,
+    /// naming the client `identity` in failures. Frames are validated against the schemas of
+    /// `C` and `S` as with [`TestServer::connect_as`].
+    pub async fn connect(url: &str, identity: &str) -> Result<Self, String> {
+        Self::open(
+            url,
+            identity,
+            1,
+            Arc::new(Validators::new::<C, S>()),
+            Arc::default(),
+        )
+        .await
+    }
+
     /// The identity this client connected as.
     pub fn identity(&self) -> &str {
         &self.identity
@@ -449,6 +485,20 @@ impl<C: Protocol + Debug, S: Protocol + Debug + Clone> TestClient<C, S> {
                 self.timeout,
                 self.describe()
             ),
+        }
+    }
+
+    /// Wait up to `within` for a pushed message satisfying `pred`; consume and return it, or
+    /// `None` (no failure: for polling, e.g. until delivery resumes after an outage).
+    pub async fn wait_push(&mut self, pred: impl Fn(&S) -> bool, within: Duration) -> Option<S> {
+        let saved = std::mem::replace(&mut self.timeout, within);
+        let found = self
+            .take_matching(|r| matches!(r, Received::Msg { msg, .. } if pred(msg)))
+            .await;
+        self.timeout = saved;
+        match found {
+            Some(Received::Msg { msg, .. }) => Some(msg),
+            _ => None,
         }
     }
 

@@ -127,12 +127,32 @@ impl Authors {
     }
 }
 
+/// Where the authors of messages are kept: this node's memory, or Redis when several nodes
+/// share the chat (a read receipt may arrive on another node than the message).
+enum AuthorBook {
+    Local(Mutex<Authors>),
+    Redis {
+        conn: protocol_core::redis::client::aio::ConnectionManager,
+        prefix: String,
+        ttl_secs: u64,
+    },
+}
+
+impl std::fmt::Debug for AuthorBook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthorBook::Local(_) => f.write_str("Local"),
+            AuthorBook::Redis { prefix, .. } => write!(f, "Redis({prefix})"),
+        }
+    }
+}
+
 /// The chat's state and handlers.
 #[derive(Debug)]
 pub struct Chat {
     node: String,
     next_id: AtomicU64,
-    authors: Mutex<Authors>,
+    authors: AuthorBook,
 }
 
 impl Default for Chat {
@@ -148,19 +168,66 @@ impl Chat {
         Chat {
             node: node.to_owned(),
             next_id: AtomicU64::new(1),
-            authors: Mutex::new(Authors {
+            authors: AuthorBook::Local(Mutex::new(Authors {
                 by_id: HashMap::new(),
                 order: VecDeque::new(),
                 capacity: remember.max(1),
-            }),
+            })),
         }
     }
 
-    fn authors(&self) -> std::sync::MutexGuard<'_, Authors> {
-        self.authors
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// A chat node sharing its rooms through `broker`: message ids start with the node's id, and
+    /// authors are kept in the same Redis (under `{prefix}:author:`) for `remember_secs`, so a
+    /// read receipt works on any node.
+    pub fn shared(broker: &protocol_core::redis::RedisBroker, remember_secs: u64) -> Self {
+        use protocol_core::Broker;
+        Chat {
+            node: broker.node_id().to_owned(),
+            next_id: AtomicU64::new(1),
+            authors: AuthorBook::Redis {
+                conn: broker.connection(),
+                prefix: format!("{}:author:", broker.prefix()),
+                ttl_secs: remember_secs.max(1),
+            },
+        }
     }
+
+    async fn remember(&self, message_id: &str, author: &str) -> Result<(), ErrorReply> {
+        match &self.authors {
+            AuthorBook::Local(m) => {
+                lock(m).insert(message_id.to_owned(), author.to_owned());
+                Ok(())
+            }
+            AuthorBook::Redis {
+                conn,
+                prefix,
+                ttl_secs,
+            } => {
+                use protocol_core::redis::client::AsyncCommands;
+                conn.clone()
+                    .set_ex::<_, _, ()>(format!("{prefix}{message_id}"), author, *ttl_secs)
+                    .await
+                    .map_err(internal)
+            }
+        }
+    }
+
+    async fn author_of(&self, message_id: &str) -> Result<Option<String>, ErrorReply> {
+        match &self.authors {
+            AuthorBook::Local(m) => Ok(lock(m).by_id.get(message_id).cloned()),
+            AuthorBook::Redis { conn, prefix, .. } => {
+                use protocol_core::redis::client::AsyncCommands;
+                conn.clone()
+                    .get(format!("{prefix}{message_id}"))
+                    .await
+                    .map_err(internal)
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn not_in_room(room: &str) -> ErrorReply {
@@ -207,8 +274,7 @@ impl ClientMsgHandler for Chat {
             self.node,
             self.next_id.fetch_add(1, Ordering::Relaxed)
         );
-        self.authors()
-            .insert(message_id.clone(), cx.identity().to_owned());
+        self.remember(&message_id, cx.identity()).await?;
         let msg = ServerMsg::Message {
             message_id: message_id.clone(),
             room: room.clone(),
@@ -220,8 +286,7 @@ impl ClientMsgHandler for Chat {
     }
 
     async fn on_read(&self, cx: &Context<ServerMsg>, message_id: String) -> Result<(), ErrorReply> {
-        let author = self.authors().by_id.get(&message_id).cloned();
-        let Some(author) = author else {
+        let Some(author) = self.author_of(&message_id).await? else {
             return Err(ErrorReply::new(
                 "unknown_message",
                 format!("no message with id {message_id:?}"),
@@ -291,9 +356,15 @@ pub fn authenticate(uri: &str) -> Result<String, Rejection> {
     }
 }
 
-/// The hub with the chat's presence messages.
+/// The hub with the chat's presence messages, for one node.
 pub fn hub() -> Hub<ServerMsg> {
+    hub_with(Arc::new(protocol_core::InMemoryBroker::default()))
+}
+
+/// The hub with the chat's presence messages, on a broker (Redis: several nodes).
+pub fn hub_with(broker: Arc<dyn protocol_core::Broker>) -> Hub<ServerMsg> {
     Hub::builder()
+        .broker(broker)
         .presence(|e| {
             Some(ServerMsg::Presence {
                 room: e.room.clone(),

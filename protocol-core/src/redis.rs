@@ -1,0 +1,977 @@
+//! Several nodes sharing one set of rooms through Redis: [`RedisBroker`] (feature `redis`).
+//!
+//! Any client can connect to any node; handlers do not change. Each node keeps its own sockets
+//! and delivers to them; what crosses nodes goes through Redis:
+//!
+//! - **Fan-out.** A push to an identity, a room broadcast and a push to everyone are published
+//!   once (never once per recipient), already encoded, on one pub/sub channel. Every node
+//!   delivers to its local connections; the publishing node delivers its own copy directly and
+//!   ignores the echo. A push to one connection never leaves the node. Payloads carry the origin
+//!   node id and a per-node sequence number; a receiver logs gaps (publications lost while Redis
+//!   was unreachable).
+//! - **Membership and presence.** `{prefix}:room:{room}` is a hash `identity -> number of nodes
+//!   holding it`; `{prefix}:node:{node}` is the set of `(room, identity)` a node holds. Joins and
+//!   leaves are Lua scripts, so "first connection on any node" and "last connection on all nodes"
+//!   are decided atomically in Redis.
+//! - **Liveness.** Each node refreshes `{prefix}:alive:{node}` (a key with a TTL of two thirds
+//!   of [`RedisConfig::dead_node_after`]) and sweeps the other nodes as often: the first node to
+//!   find a dead node's key expired removes its members and sends the offline presence, within
+//!   `dead_node_after` (default 10 s) of the death.
+//! - **Failure.** With Redis unreachable, local delivery goes on; publications wait in a queue
+//!   bounded in frames and bytes (beyond it they are dropped and counted) and cross-node delivery
+//!   resumes when the connection comes back (reconnect with exponential backoff, a warning
+//!   logged once per outage). On reconnect the node writes its memberships back, so a Redis
+//!   restart or a spell of being presumed dead heals itself.
+//!
+//! One Redis instance (not Redis Cluster: the scripts compute their keys).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use protocol_core::redis::{RedisBroker, RedisConfig};
+//! use protocol_core::{Hub, Protocol};
+//!
+//! #[derive(Debug, Protocol)]
+//! #[protocol(rename_all = "snake_case")]
+//! enum ServerMsg {
+//!     Said { text: String },
+//! }
+//!
+//! let broker = RedisBroker::connect(RedisConfig::new("redis://127.0.0.1:6379")).await?;
+//! let hub: Hub<ServerMsg> = Hub::builder().broker(Arc::new(broker)).build();
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{AsyncCommands, Script};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use tokio::sync::{RwLock, mpsc};
+use tokio::task::AbortHandle;
+use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
+
+use crate::hub::{Broker, Joined, LocalDelivery, Target};
+
+/// The Redis client crate, for apps that keep their own state in the same Redis
+/// (see [`RedisBroker::connection`]).
+pub use ::redis as client;
+
+/// How a [`RedisBroker`] connects and what it tolerates.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub url: String,
+    /// Prefix of every key and of the channel: nodes with the same prefix share rooms.
+    /// Default `"protocol"`.
+    pub prefix: String,
+    /// How soon after a node dies the others remove its members and send offline presence.
+    /// Default 10 s.
+    pub dead_node_after: Duration,
+    /// How long a Redis command may take before it counts as failed. Default 2 s.
+    pub response_timeout: Duration,
+    /// Publications queued while Redis is slow or unreachable, at most. Default 10,000.
+    pub max_queued_frames: usize,
+    /// Bytes of queued publications, at most. Default 16 MiB.
+    pub max_queued_bytes: usize,
+    /// Longest wait between reconnection attempts. Default 5 s.
+    pub max_backoff: Duration,
+}
+
+impl RedisConfig {
+    /// The defaults, with this URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisConfig {
+            url: url.into(),
+            prefix: "protocol".to_owned(),
+            dead_node_after: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(2),
+            max_queued_frames: 10_000,
+            max_queued_bytes: 16 << 20,
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+
+    /// Use another key prefix.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Detect dead nodes within this time (at least 600 ms).
+    pub fn dead_node_after(mut self, after: Duration) -> Self {
+        self.dead_node_after = after.max(Duration::from_millis(600));
+        self
+    }
+}
+
+/// Why a [`RedisBroker`] could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use Redis at {url}: {source}")]
+pub struct RedisBrokerError {
+    url: String,
+    #[source]
+    source: ::redis::RedisError,
+}
+
+impl RedisBrokerError {
+    /// The URL that failed.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// Counters of a [`RedisBroker`]; read them with [`RedisBroker::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisStats {
+    /// Publications sent to Redis.
+    pub published: u64,
+    /// Publications lost because Redis failed while sending them.
+    pub publish_failed: u64,
+    /// Publications dropped because the queue was full (Redis slow or unreachable).
+    pub dropped: u64,
+    /// Publications of other nodes received and delivered locally.
+    pub received: u64,
+    /// Publications of other nodes missed, from gaps in their sequence numbers.
+    pub missed: u64,
+    /// Payloads on the channel that were not valid publications (skipped, logged).
+    pub malformed: u64,
+    /// Dead nodes this node cleaned up.
+    pub dead_nodes_cleaned: u64,
+    /// Times this node's memberships were written back (after reconnects).
+    pub resyncs: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    published: AtomicU64,
+    publish_failed: AtomicU64,
+    dropped: AtomicU64,
+    received: AtomicU64,
+    missed: AtomicU64,
+    malformed: AtomicU64,
+    dead_nodes_cleaned: AtomicU64,
+    resyncs: AtomicU64,
+}
+
+/// A [`Broker`] for several nodes sharing rooms through Redis pub/sub. See the
+/// [module documentation](self) for what goes where.
+pub struct RedisBroker {
+    shared: Arc<Shared>,
+    tasks: Vec<AbortHandle>,
+}
+
+impl fmt::Debug for RedisBroker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBroker")
+            .field("url", &self.shared.config.url)
+            .field("node", &self.shared.node)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Keys {
+    channel: String,
+    nodes: String,
+    alive: String,
+}
+
+struct Shared {
+    config: RedisConfig,
+    client: ::redis::Client,
+    conn: ConnectionManager,
+    /// This node's id: 16 hex digits, random.
+    node: String,
+    node_num: u64,
+    keys: Keys,
+    seq: AtomicU64,
+    queue: mpsc::UnboundedSender<Vec<u8>>,
+    queued_frames: AtomicUsize,
+    queued_bytes: AtomicUsize,
+    /// `(room, identity)` this node holds in Redis: what a resync writes back.
+    held: Mutex<BTreeSet<(String, String)>>,
+    /// Joins and leaves take it shared, a resync exclusively (so none is undone by it).
+    membership: RwLock<()>,
+    local: OnceLock<Arc<dyn LocalDelivery>>,
+    /// Redis answered the last command (warnings are logged on the change only).
+    healthy: AtomicBool,
+    /// The Redis server's run id when last seen: a new one means it restarted and lost state.
+    run_id: Mutex<Option<String>>,
+    counters: Counters,
+    scripts: Scripts,
+}
+
+struct Scripts {
+    join: Script,
+    leave: Script,
+    reap: Script,
+}
+
+/// A `(room, identity)` entry in a node's set: the room's length first, so any room name works.
+const ENTRY_LUA: &str = r"
+local function entry(room, id) return string.len(room) .. ':' .. room .. id end
+local function split(e)
+  local colon = string.find(e, ':', 1, true)
+  local n = tonumber(string.sub(e, 1, colon - 1))
+  return string.sub(e, colon + 1, colon + n), string.sub(e, colon + n + 1)
+end
+";
+
+/// ARGV: prefix, node, room, identity. Returns {first on any node (0/1), members, version}:
+/// `{prefix}:version` counts joins, so a presence change can be ordered against a later join
+/// on another node.
+const JOIN_LUA: &str = r"
+local p, node, room, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local rk = p .. ':room:' .. room
+redis.call('SADD', p .. ':nodes', node)
+local first = 0
+if redis.call('SADD', p .. ':node:' .. node, entry(room, id)) == 1 then
+  if redis.call('HINCRBY', rk, id, 1) == 1 then first = 1 end
+end
+return {first, redis.call('HKEYS', rk), redis.call('INCR', p .. ':version')}
+";
+
+/// ARGV: prefix, node, room, identity. Returns 1 when the identity left the room on all nodes.
+const LEAVE_LUA: &str = r"
+local p, node, room, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('SREM', p .. ':node:' .. node, entry(room, id)) == 1 then
+  local rk = p .. ':room:' .. room
+  if redis.call('HINCRBY', rk, id, -1) <= 0 then
+    redis.call('HDEL', rk, id)
+    return 1
+  end
+end
+return 0
+";
+
+/// ARGV: prefix, dead node. Does nothing if the node is alive (checked here, atomically with
+/// the cleanup, so a node that just came back keeps what it wrote). Returns the room and
+/// identity of every member that is now gone from its room, flattened.
+const REAP_LUA: &str = r"
+local p, node = ARGV[1], ARGV[2]
+if redis.call('EXISTS', p .. ':alive:' .. node) == 1 then return {} end
+local nk = p .. ':node:' .. node
+local gone = {}
+for _, e in ipairs(redis.call('SMEMBERS', nk)) do
+  local room, id = split(e)
+  local rk = p .. ':room:' .. room
+  if redis.call('HINCRBY', rk, id, -1) <= 0 then
+    redis.call('HDEL', rk, id)
+    table.insert(gone, room)
+    table.insert(gone, id)
+  end
+end
+redis.call('DEL', nk)
+redis.call('SREM', p .. ':nodes', node)
+return gone
+";
+
+impl Scripts {
+    fn new() -> Self {
+        let script = |body: &str| Script::new(&format!("{ENTRY_LUA}{body}"));
+        Scripts {
+            join: script(JOIN_LUA),
+            leave: script(LEAVE_LUA),
+            reap: script(REAP_LUA),
+        }
+    }
+}
+
+fn random_node_id() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::collections::hash_map::RandomState::new().hash_one((nanos, std::process::id()))
+}
+
+impl RedisBroker {
+    /// Connect, register this node and subscribe. Fails (naming the URL) when Redis cannot be
+    /// reached or refuses; it does not retry: a node that starts without its Redis should say
+    /// so and exit.
+    pub async fn connect(config: RedisConfig) -> Result<RedisBroker, RedisBrokerError> {
+        let url = config.url.clone();
+        let err = |source| RedisBrokerError {
+            url: url.clone(),
+            source,
+        };
+        let client = ::redis::Client::open(config.url.as_str()).map_err(err)?;
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.response_timeout))
+            .set_response_timeout(Some(config.response_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(config.max_backoff);
+        let mut conn = client
+            .get_connection_manager_with_config(manager)
+            .await
+            .map_err(err)?;
+        let _: String = ::redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(err)?;
+        let mut pubsub = client.get_async_pubsub().await.map_err(err)?;
+        let node_num = random_node_id();
+        let node = format!("{node_num:016x}");
+        let p = &config.prefix;
+        let keys = Keys {
+            channel: format!("{p}:bus"),
+            nodes: format!("{p}:nodes"),
+            alive: format!("{p}:alive:{node}"),
+        };
+        pubsub.subscribe(&keys.channel).await.map_err(err)?;
+        let (queue, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            client,
+            conn,
+            node,
+            node_num,
+            keys,
+            seq: AtomicU64::new(0),
+            queue,
+            queued_frames: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            held: Mutex::new(BTreeSet::new()),
+            membership: RwLock::new(()),
+            local: OnceLock::new(),
+            healthy: AtomicBool::new(true),
+            run_id: Mutex::new(None),
+            counters: Counters::default(),
+            scripts: Scripts::new(),
+            config,
+        });
+        let first_run_id = shared.server_run_id().await.map_err(err)?;
+        *lock(&shared.run_id) = Some(first_run_id);
+        shared.refresh().await.map_err(err)?;
+        let tasks = vec![
+            tokio::spawn(Arc::clone(&shared).publisher(rx)).abort_handle(),
+            tokio::spawn(Arc::clone(&shared).subscriber(pubsub)).abort_handle(),
+            tokio::spawn(Arc::clone(&shared).liveness()).abort_handle(),
+        ];
+        tracing::info!(url = %shared.config.url, node = %shared.node, "connected to Redis");
+        Ok(RedisBroker { shared, tasks })
+    }
+
+    /// A connection to the same Redis (cheap to clone, reconnects by itself), for app state
+    /// that must be shared between nodes.
+    pub fn connection(&self) -> ConnectionManager {
+        self.shared.conn.clone()
+    }
+
+    /// The key prefix in use.
+    pub fn prefix(&self) -> &str {
+        &self.shared.config.prefix
+    }
+
+    /// The broker's counters.
+    pub fn stats(&self) -> RedisStats {
+        let c = &self.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        RedisStats {
+            published: get(&c.published),
+            publish_failed: get(&c.publish_failed),
+            dropped: get(&c.dropped),
+            received: get(&c.received),
+            missed: get(&c.missed),
+            malformed: get(&c.malformed),
+            dead_nodes_cleaned: get(&c.dead_nodes_cleaned),
+            resyncs: get(&c.resyncs),
+        }
+    }
+
+    /// Leave the cluster cleanly: stop the background tasks and remove this node's memberships
+    /// and liveness key now (the others see its members go offline at their next sweep instead
+    /// of after the TTL). Call it after the server's graceful shutdown.
+    pub async fn shutdown(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let mut conn = self.shared.conn.clone();
+        let _: Result<(), _> = conn.del(&self.shared.keys.alive).await;
+        if let Err(e) = self.shared.reap(&self.shared.node).await {
+            tracing::warn!(error = %e, "could not remove this node's memberships from Redis");
+        }
+    }
+}
+
+impl RedisBroker {
+    /// Stop the background tasks and nothing else, as a crash would: the others stop hearing
+    /// from this node and reap it after `dead_node_after`. For tests of node death in one
+    /// process.
+    #[doc(hidden)]
+    pub fn simulate_crash(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for RedisBroker {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Publication kinds on the wire.
+const KIND_IDENTITY: u8 = 1;
+const KIND_ROOM: u8 = 2;
+const KIND_ROOM_EXCEPT_IDENTITY: u8 = 3;
+const KIND_ALL: u8 = 4;
+const MAGIC: &[u8; 2] = b"P1";
+
+/// `P1`, origin node (u64 LE), sequence (u64 LE), kind (u8), membership version (u64 LE),
+/// two length-prefixed (u32 LE) strings (room or identity, identity or empty), then the frame.
+fn encode_publication(node: u64, seq: u64, target: &Target, frame: &[u8]) -> Option<Vec<u8>> {
+    let (kind, a, b, version): (u8, &str, &str, u64) = match target {
+        Target::Conn(_) => return None,
+        Target::Identity(identity) => (KIND_IDENTITY, identity, "", 0),
+        Target::Room { room, .. } => (KIND_ROOM, room, "", 0),
+        Target::RoomExceptIdentity {
+            room,
+            identity,
+            version,
+        } => (KIND_ROOM_EXCEPT_IDENTITY, room, identity, *version),
+        Target::All => (KIND_ALL, "", "", 0),
+    };
+    let mut out = Vec::with_capacity(2 + 16 + 1 + 8 + 8 + a.len() + b.len() + frame.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&node.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.push(kind);
+    out.extend_from_slice(&version.to_le_bytes());
+    for s in [a, b] {
+        out.extend_from_slice(&u32::try_from(s.len()).ok()?.to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    out.extend_from_slice(frame);
+    Some(out)
+}
+
+/// A publication read back.
+#[derive(Debug, PartialEq)]
+struct Publication {
+    node: u64,
+    seq: u64,
+    target: Target,
+    frame: Utf8Bytes,
+}
+
+fn decode_publication(payload: &[u8]) -> Option<Publication> {
+    let rest = payload.strip_prefix(MAGIC)?;
+    let (node, rest) = rest.split_first_chunk::<8>()?;
+    let (seq, rest) = rest.split_first_chunk::<8>()?;
+    let (&kind, rest) = rest.split_first()?;
+    let (version, mut rest) = rest.split_first_chunk::<8>()?;
+    let mut strings = [String::new(), String::new()];
+    for s in &mut strings {
+        let (len, after) = rest.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+        let bytes = after.get(..len)?;
+        *s = std::str::from_utf8(bytes).ok()?.to_owned();
+        rest = &after[len..];
+    }
+    let [a, b] = strings;
+    let target = match kind {
+        KIND_IDENTITY => Target::Identity(Arc::from(a)),
+        KIND_ROOM => Target::Room {
+            room: Arc::from(a),
+            except: None,
+        },
+        KIND_ROOM_EXCEPT_IDENTITY => Target::RoomExceptIdentity {
+            room: Arc::from(a),
+            identity: Arc::from(b),
+            version: u64::from_le_bytes(*version),
+        },
+        KIND_ALL => Target::All,
+        _ => return None,
+    };
+    let frame = Utf8Bytes::try_from(Bytes::copy_from_slice(rest)).ok()?;
+    Some(Publication {
+        node: u64::from_le_bytes(*node),
+        seq: u64::from_le_bytes(*seq),
+        target,
+        frame,
+    })
+}
+
+impl Shared {
+    fn unhealthy(&self, what: &str, e: &::redis::RedisError) {
+        if self.healthy.swap(false, Ordering::Relaxed) {
+            tracing::warn!(url = %self.config.url, error = %e, "Redis unreachable ({what}): local delivery goes on, cross-node delivery resumes when it is back");
+        } else {
+            tracing::debug!(error = %e, "Redis still unreachable ({what})");
+        }
+    }
+
+    fn healthy_again(&self) {
+        if !self.healthy.swap(true, Ordering::Relaxed) {
+            tracing::warn!(url = %self.config.url, "Redis reachable again");
+        }
+    }
+
+    fn args<'a>(&'a self, room: &'a str, identity: &'a str) -> [&'a str; 4] {
+        [&self.config.prefix, &self.node, room, identity]
+    }
+
+    async fn server_run_id(&self) -> Result<String, ::redis::RedisError> {
+        let info: String = ::redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(info
+            .lines()
+            .find_map(|l| l.strip_prefix("run_id:"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned())
+    }
+
+    /// Refresh the liveness key; whether it had expired (this node was presumed dead, or Redis
+    /// lost its data).
+    async fn refresh(&self) -> Result<bool, ::redis::RedisError> {
+        let ttl =
+            u64::try_from(self.config.dead_node_after.as_millis() * 2 / 3).unwrap_or(u64::MAX);
+        let (old, _): (Option<String>, i64) = ::redis::pipe()
+            .cmd("SET")
+            .arg(&self.keys.alive)
+            .arg(&self.node)
+            .arg("PX")
+            .arg(ttl)
+            .arg("GET")
+            .cmd("SADD")
+            .arg(&self.keys.nodes)
+            .arg(&self.node)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(old.is_none())
+    }
+
+    /// Remove a dead node's memberships (nothing if it is alive); the members now gone.
+    async fn reap(&self, node: &str) -> Result<Vec<(String, String)>, ::redis::RedisError> {
+        let gone: Vec<String> = self
+            .scripts
+            .reap
+            .arg(&self.config.prefix)
+            .arg(node)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let mut it = gone.into_iter();
+        Ok(std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect())
+    }
+
+    fn local(&self) -> Option<&Arc<dyn LocalDelivery>> {
+        self.local.get()
+    }
+
+    /// Sends queued publications, a pipeline per batch.
+    async fn publisher(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+        let mut batch = Vec::with_capacity(128);
+        let mut backoff = Duration::from_millis(50);
+        while rx.recv_many(&mut batch, 128).await > 0 {
+            let bytes: usize = batch.iter().map(Vec::len).sum();
+            self.queued_frames.fetch_sub(batch.len(), Ordering::Relaxed);
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            let mut pipe = ::redis::pipe();
+            for p in &batch {
+                pipe.cmd("PUBLISH").arg(&self.keys.channel).arg(p).ignore();
+            }
+            let n = batch.len() as u64;
+            batch.clear();
+            match pipe.query_async::<()>(&mut self.conn.clone()).await {
+                Ok(()) => {
+                    self.counters.published.fetch_add(n, Ordering::Relaxed);
+                    self.healthy_again();
+                    backoff = Duration::from_millis(50);
+                }
+                Err(e) => {
+                    self.counters.publish_failed.fetch_add(n, Ordering::Relaxed);
+                    self.unhealthy("publish", &e);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.config.max_backoff);
+                }
+            }
+        }
+    }
+
+    /// Delivers other nodes' publications locally; resubscribes (with backoff) when the
+    /// connection drops, then writes this node's memberships back.
+    async fn subscriber(self: Arc<Self>, pubsub: ::redis::aio::PubSub) {
+        let mut pubsub = pubsub;
+        let mut last_seq: HashMap<u64, u64> = HashMap::new();
+        loop {
+            {
+                let mut messages = pubsub.on_message();
+                while let Some(msg) = messages.next().await {
+                    self.receive(msg.get_payload_bytes(), &mut last_seq);
+                }
+            }
+            self.unhealthy(
+                "subscription",
+                &::redis::RedisError::from(std::io::Error::other("pub/sub connection closed")),
+            );
+            let mut backoff = Duration::from_millis(100);
+            pubsub = loop {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(self.config.max_backoff);
+                match self.client.get_async_pubsub().await {
+                    Ok(mut p) => match p.subscribe(&self.keys.channel).await {
+                        Ok(()) => break p,
+                        Err(e) => self.unhealthy("subscribe", &e),
+                    },
+                    Err(e) => self.unhealthy("subscribe", &e),
+                }
+            };
+            self.healthy_again();
+            self.resync().await;
+        }
+    }
+
+    fn receive(&self, payload: &[u8], last_seq: &mut HashMap<u64, u64>) {
+        let Some(p) = decode_publication(payload) else {
+            self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                bytes = payload.len(),
+                "skipping a payload on the broker channel that is not a publication"
+            );
+            return;
+        };
+        if p.node == self.node_num {
+            return;
+        }
+        let prev = last_seq.insert(p.node, p.seq);
+        if let Some(prev) = prev
+            && p.seq > prev + 1
+        {
+            let missed = p.seq - prev - 1;
+            self.counters.missed.fetch_add(missed, Ordering::Relaxed);
+            tracing::warn!(origin = %format_args!("{:016x}", p.node), missed, "missed publications of another node");
+        }
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
+        if let Some(local) = self.local() {
+            local.deliver(&p.target, &p.frame);
+        }
+    }
+
+    /// Refreshes this node's liveness and reaps dead nodes, every sixth of `dead_node_after`.
+    async fn liveness(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.config.dead_node_after / 6);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match self.refresh().await {
+                Ok(expired) => {
+                    self.healthy_again();
+                    if expired {
+                        tracing::warn!(node = %self.node, "this node's liveness key had expired; writing its memberships back");
+                        self.resync().await;
+                    }
+                }
+                Err(e) => {
+                    self.unhealthy("liveness", &e);
+                    continue;
+                }
+            }
+            if let Err(e) = self.sweep().await {
+                self.unhealthy("sweep", &e);
+            }
+        }
+    }
+
+    async fn sweep(&self) -> Result<(), ::redis::RedisError> {
+        let nodes: Vec<String> = self.conn.clone().smembers(&self.keys.nodes).await?;
+        for node in nodes.iter().filter(|n| **n != self.node) {
+            let alive: bool = self
+                .conn
+                .clone()
+                .exists(format!("{}:alive:{node}", self.config.prefix))
+                .await?;
+            if alive {
+                continue;
+            }
+            let gone = self.reap(node).await?;
+            self.counters
+                .dead_nodes_cleaned
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(dead = %node, members = gone.len(), "a node stopped refreshing its liveness; removed its members");
+            if let Some(local) = self.local() {
+                for (room, identity) in gone {
+                    local.presence(&room, &identity, false);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write this node's memberships back (after a reconnect, a Redis restart or having been
+    /// presumed dead) and remove those Redis has that this node no longer holds. Presence goes
+    /// online for members that had been reaped, unless Redis restarted (then nobody saw them
+    /// go offline).
+    async fn resync(&self) {
+        let _exclusive = self.membership.write().await;
+        let result: Result<(), ::redis::RedisError> = async {
+            let run_id = self.server_run_id().await?;
+            let restarted = lock(&self.run_id).replace(run_id.clone()) != Some(run_id);
+            self.refresh().await?;
+            let held = lock(&self.held).clone();
+            for (room, identity) in &held {
+                let (first, _, _): (i64, Vec<String>, u64) = self
+                    .scripts
+                    .join
+                    .arg(&self.args(room, identity)[..])
+                    .invoke_async(&mut self.conn.clone())
+                    .await?;
+                if first == 1
+                    && !restarted
+                    && let Some(local) = self.local()
+                {
+                    local.presence(room, identity, true);
+                }
+            }
+            let stored: Vec<String> = self
+                .conn
+                .clone()
+                .smembers(format!("{}:node:{}", self.config.prefix, self.node))
+                .await?;
+            for entry in stored {
+                let Some((room, identity)) = split_entry(&entry) else {
+                    continue;
+                };
+                if held.contains(&(room.to_owned(), identity.to_owned())) {
+                    continue;
+                }
+                let left: i64 = self
+                    .scripts
+                    .leave
+                    .arg(&self.args(room, identity)[..])
+                    .invoke_async(&mut self.conn.clone())
+                    .await?;
+                if left == 1
+                    && let Some(local) = self.local()
+                {
+                    local.presence(room, identity, false);
+                }
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(node = %self.node, "memberships written back to Redis");
+            }
+            Err(e) => self.unhealthy("resync", &e),
+        }
+    }
+
+    fn local_members(&self, room: &str) -> Vec<String> {
+        lock(&self.held)
+            .iter()
+            .filter(|(r, _)| r == room)
+            .map(|(_, i)| i.clone())
+            .collect()
+    }
+}
+
+/// The inverse of the scripts' `entry(room, id)`.
+fn split_entry(entry: &str) -> Option<(&str, &str)> {
+    let (len, rest) = entry.split_once(':')?;
+    let len: usize = len.parse().ok()?;
+    (rest.is_char_boundary(len) && len <= rest.len()).then(|| rest.split_at(len))
+}
+
+impl Broker for RedisBroker {
+    fn bind(&self, local: Arc<dyn LocalDelivery>) {
+        if self.shared.local.set(local).is_err() {
+            tracing::error!("a RedisBroker serves one hub; this hub gets no cross-node delivery");
+        }
+    }
+
+    fn node_id(&self) -> &str {
+        &self.shared.node
+    }
+
+    fn publish(&self, target: Target, frame: Utf8Bytes, local: &dyn LocalDelivery) {
+        local.deliver(&target, &frame);
+        if matches!(target, Target::Conn(_)) {
+            // One connection of this node: nothing to publish.
+            return;
+        }
+        let s = &self.shared;
+        let seq = s.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let Some(payload) = encode_publication(s.node_num, seq, &target, frame.as_bytes()) else {
+            return;
+        };
+        let frames = s.queued_frames.fetch_add(1, Ordering::Relaxed);
+        let bytes = s.queued_bytes.fetch_add(payload.len(), Ordering::Relaxed);
+        if frames >= s.config.max_queued_frames || bytes + payload.len() > s.config.max_queued_bytes
+        {
+            s.queued_frames.fetch_sub(1, Ordering::Relaxed);
+            s.queued_bytes.fetch_sub(payload.len(), Ordering::Relaxed);
+            let dropped = s.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            if dropped.is_power_of_two() || dropped == 0 {
+                tracing::warn!(
+                    dropped = dropped + 1,
+                    queued_frames = frames,
+                    queued_bytes = bytes,
+                    "publication queue full (Redis slow or unreachable): dropping cross-node delivery"
+                );
+            }
+            return;
+        }
+        let len = payload.len();
+        if s.queue.send(payload).is_err() {
+            s.queued_frames.fetch_sub(1, Ordering::Relaxed);
+            s.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        }
+    }
+
+    fn join<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, Joined> {
+        let s = &self.shared;
+        Box::pin(async move {
+            let _shared = s.membership.read().await;
+            lock(&s.held).insert((room.to_owned(), identity.to_owned()));
+            let result: Result<(i64, Vec<String>, u64), _> = s
+                .scripts
+                .join
+                .arg(&s.args(room, identity)[..])
+                .invoke_async(&mut s.conn.clone())
+                .await;
+            match result {
+                Ok((first, mut members, version)) => {
+                    s.healthy_again();
+                    members.sort_unstable();
+                    Joined {
+                        first: first == 1,
+                        members,
+                        version,
+                    }
+                }
+                Err(e) => {
+                    s.unhealthy("join", &e);
+                    Joined {
+                        first: true,
+                        members: s.local_members(room),
+                        version: 0,
+                    }
+                }
+            }
+        })
+    }
+
+    fn leave<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, bool> {
+        let s = &self.shared;
+        Box::pin(async move {
+            let _shared = s.membership.read().await;
+            lock(&s.held).remove(&(room.to_owned(), identity.to_owned()));
+            let result: Result<i64, _> = s
+                .scripts
+                .leave
+                .arg(&s.args(room, identity)[..])
+                .invoke_async(&mut s.conn.clone())
+                .await;
+            match result {
+                Ok(left) => {
+                    s.healthy_again();
+                    left == 1
+                }
+                Err(e) => {
+                    s.unhealthy("leave", &e);
+                    true
+                }
+            }
+        })
+    }
+
+    fn members<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Vec<String>> {
+        let s = &self.shared;
+        Box::pin(async move {
+            let result: Result<Vec<String>, _> = s
+                .conn
+                .clone()
+                .hkeys(format!("{}:room:{room}", s.config.prefix))
+                .await;
+            match result {
+                Ok(mut members) => {
+                    members.sort_unstable();
+                    members
+                }
+                Err(e) => {
+                    s.unhealthy("members", &e);
+                    s.local_members(room)
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publications_round_trip() {
+        let targets = [
+            Target::Identity(Arc::from("alice")),
+            Target::Room {
+                room: Arc::from("ro:om\n"),
+                except: None,
+            },
+            Target::RoomExceptIdentity {
+                room: Arc::from("général"),
+                identity: Arc::from("bob"),
+                version: 12,
+            },
+            Target::All,
+        ];
+        for (i, target) in targets.into_iter().enumerate() {
+            let frame = r#"{"type":"x","t":"ünï"}"#;
+            let bytes = encode_publication(7, i as u64, &target, frame.as_bytes()).unwrap();
+            let back = decode_publication(&bytes).unwrap();
+            assert_eq!(
+                back,
+                Publication {
+                    node: 7,
+                    seq: i as u64,
+                    target,
+                    frame: Utf8Bytes::from(frame),
+                }
+            );
+        }
+        assert!(encode_publication(1, 1, &Target::Conn(crate::hub::ConnId(3)), b"{}").is_none());
+    }
+
+    #[test]
+    fn malformed_publications_are_refused() {
+        let good = encode_publication(1, 2, &Target::All, b"{}").unwrap();
+        for cut in 0..good.len() - 2 {
+            assert!(decode_publication(&good[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut bad_kind = good.clone();
+        bad_kind[18] = 9;
+        assert!(decode_publication(&bad_kind).is_none());
+        let mut bad_utf8 = good;
+        bad_utf8.push(0xff);
+        assert!(decode_publication(&bad_utf8).is_none());
+    }
+
+    #[test]
+    fn entries_split_like_the_scripts_build_them() {
+        assert_eq!(split_entry("5:ro:mbob"), Some(("ro:mb", "ob")));
+        assert_eq!(split_entry("4:roombob"), Some(("room", "bob")));
+        assert_eq!(split_entry("x:room"), None);
+        assert_eq!(split_entry("9:room"), None);
+    }
+}
