@@ -204,6 +204,7 @@ pub fn keep<T>(v: T) {
 }
 
 pub mod attack;
+pub mod fanout;
 pub mod net;
 
 /// A broadcast message like the chat's.

@@ -19,6 +19,7 @@ const MODES: &[&str] = &[
     "broadcast",
     "fuzz",
     "attack",
+    "fanout",
 ];
 
 /// The chat under slowloris, flood and slow-reader attacks: others' p99 against unloaded.
@@ -34,6 +35,21 @@ fn attack_mode() -> std::io::Result<serde_json::Value> {
         "flood_cut_off": r.flood_cut_off,
         "slow_reader_cut_off": r.slow_reader_cut_off,
         "busy_messages": r.busy_messages,
+    }))
+}
+
+/// A room of 2,000 split over two nodes sharing a real Redis, against one node in memory.
+fn fanout_mode() -> std::io::Result<serde_json::Value> {
+    let r = runtime().block_on(protocol_bench::fanout::run(2000, 200, 7))?;
+    println!("{r:?}");
+    Ok(serde_json::json!({
+        "bench": "fanout",
+        "members": r.members,
+        "broadcasts_per_round": r.broadcasts,
+        "publishes_per_broadcast": round(r.publishes_per_broadcast),
+        "ns_per_recipient": round(r.ns_per_recipient),
+        "single_node_ns_per_recipient": round(r.single_node_ns_per_recipient),
+        "vs_single_node": round(r.ns_per_recipient / r.single_node_ns_per_recipient),
     }))
 }
 
@@ -293,9 +309,10 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             };
         }
-        "idle" | "echo" | "attack" => match match mode.as_str() {
+        "idle" | "echo" | "attack" | "fanout" => match match mode.as_str() {
             "idle" => idle_mode(),
             "echo" => echo_mode(),
+            "fanout" => fanout_mode(),
             _ => attack_mode(),
         } {
             Ok(v) => v,

@@ -1,0 +1,148 @@
+//! Fan-out across two nodes through a real Redis against one node in memory: a room of members
+//! split between two hubs, broadcasts sent on one, delivered on both. Publications are counted
+//! by Redis itself (`INFO commandstats`), not assumed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use protocol_core::redis::{RedisBroker, RedisConfig};
+use protocol_core::testing::RedisServer;
+use protocol_core::{Broker, Hub, Inbox, Target};
+
+use crate::BroadcastMsg;
+
+/// The measurements of one run.
+#[derive(Debug)]
+pub struct FanoutReport {
+    /// Room members (split evenly between the two nodes).
+    pub members: usize,
+    /// Broadcasts sent per round.
+    pub broadcasts: usize,
+    /// `PUBLISH` calls Redis counted, per broadcast.
+    pub publishes_per_broadcast: f64,
+    /// Two nodes: time from the first send until every member on both nodes has every
+    /// broadcast, per delivered frame (best round).
+    pub ns_per_recipient: f64,
+    /// One node, in-memory broker, same room size, same measure (best round).
+    pub single_node_ns_per_recipient: f64,
+}
+
+fn hub(broker: Arc<dyn Broker>) -> Hub<BroadcastMsg> {
+    Hub::builder().broker(broker).queue_capacity(4096).build()
+}
+
+async fn fill(
+    hub: &Hub<BroadcastMsg>,
+    members: std::ops::Range<usize>,
+) -> Vec<Inbox<BroadcastMsg>> {
+    let mut inboxes = Vec::new();
+    for i in members {
+        let (cx, inbox) = hub.attach(&format!("user{i}"));
+        cx.join("room").await;
+        inboxes.push(inbox);
+    }
+    inboxes
+}
+
+/// Send `broadcasts` on `sender`, then wait until `hubs` together queued `expected` more frames;
+/// the elapsed time per frame, in ns. Queues are drained afterwards (untimed).
+async fn round(
+    sender: &Hub<BroadcastMsg>,
+    hubs: &[&Hub<BroadcastMsg>],
+    inboxes: &mut [Inbox<BroadcastMsg>],
+    broadcasts: usize,
+    expected: u64,
+) -> f64 {
+    let out = || -> u64 {
+        hubs.iter()
+            .map(|h| {
+                h.stats()
+                    .frames_out
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .sum()
+    };
+    let before = out();
+    let msg = BroadcastMsg::Message {
+        room: "room".into(),
+        from: "alice".into(),
+        text: "x".repeat(100),
+    };
+    let start = Instant::now();
+    for _ in 0..broadcasts {
+        sender
+            .send(
+                Target::Room {
+                    room: Arc::from("room"),
+                    except: None,
+                },
+                &msg,
+            )
+            .expect("encode");
+    }
+    let deadline = start + Duration::from_secs(30);
+    while out() - before < expected {
+        assert!(
+            Instant::now() < deadline,
+            "fan-out did not complete in 30 s"
+        );
+        tokio::task::yield_now().await;
+    }
+    let ns = start.elapsed().as_nanos() as f64 / expected as f64;
+    for inbox in inboxes.iter_mut() {
+        while inbox.try_recv_text().is_some() {}
+    }
+    ns
+}
+
+fn publish_calls(redis: &RedisServer) -> std::io::Result<u64> {
+    let info = redis.command("INFO commandstats")?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_publish:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
+}
+
+/// Run: `members` split over two nodes sharing a fresh `redis-server`, `broadcasts` per round,
+/// `rounds` rounds of each setup, interleaved.
+pub async fn run(
+    members: usize,
+    broadcasts: usize,
+    rounds: usize,
+) -> std::io::Result<FanoutReport> {
+    let redis = RedisServer::start()?;
+    let connect = || async {
+        RedisBroker::connect(RedisConfig::new(redis.url()).prefix("fanout"))
+            .await
+            .map(Arc::new)
+            .map_err(std::io::Error::other)
+    };
+    let (b1, b2) = (connect().await?, connect().await?);
+    let n1 = hub(b1 as Arc<dyn Broker>);
+    let n2 = hub(b2 as Arc<dyn Broker>);
+    let mut two = fill(&n1, 0..members / 2).await;
+    two.extend(fill(&n2, members / 2..members).await);
+    let single = hub(Arc::new(protocol_core::InMemoryBroker::default()));
+    let mut one = fill(&single, 0..members).await;
+    // Presence and joins settle before counting.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let expected = (broadcasts * members) as u64;
+    let (mut best_two, mut best_one) = (f64::MAX, f64::MAX);
+    let mut publishes = 0;
+    for _ in 0..rounds {
+        let before = publish_calls(&redis)?;
+        best_two = best_two.min(round(&n1, &[&n1, &n2], &mut two, broadcasts, expected).await);
+        publishes += publish_calls(&redis)? - before;
+        best_one = best_one.min(round(&single, &[&single], &mut one, broadcasts, expected).await);
+    }
+    Ok(FanoutReport {
+        members,
+        broadcasts,
+        publishes_per_broadcast: publishes as f64 / (rounds * broadcasts) as f64,
+        ns_per_recipient: best_two,
+        single_node_ns_per_recipient: best_one,
+    })
+}

@@ -1,0 +1,166 @@
+//! Two `chat-server` processes sharing a real `redis-server`: alice on node 1 and bob on node 2
+//! see each other as on one node; killing node 2 makes bob go offline for alice within the
+//! dead-node time; Redis unreachable at start is an error naming the URL.
+
+#![allow(missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chat_example::{ClientMsg, ServerMsg};
+use protocol_core::testing::{RedisServer, TestClient};
+use protocol_core::{assert_push, assert_reply, refute_push};
+
+type Client = TestClient<ClientMsg, ServerMsg>;
+
+/// Seconds after which a silent node counts as dead, for these tests.
+const DEAD_AFTER: f64 = 2.0;
+
+struct Node {
+    child: Child,
+    addr: String,
+}
+
+impl Node {
+    fn start(redis_url: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+            .args(["--listen", "127.0.0.1:0", "--dead-node-after"])
+            .arg(DEAD_AFTER.to_string())
+            .env("CHAT_REDIS_URL", redis_url)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chat-server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("expected the listening line, got {line:?}"))
+            .to_owned();
+        Node { child, addr }
+    }
+
+    async fn connect(&self, user: &str) -> Client {
+        Client::connect(&format!("ws://{}/ws?user={user}", self.addr), user)
+            .await
+            .unwrap()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn join(c: &mut Client, room: &str) -> Vec<String> {
+    c.send(&ClientMsg::Join { room: room.into() }).await;
+    let ServerMsg::Joined { members, .. } =
+        assert_push!(c, ServerMsg::Joined { room: r, .. } if r == room)
+    else {
+        unreachable!()
+    };
+    members
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alice_and_bob_on_two_processes_chat_as_on_one() {
+    let redis = RedisServer::start().expect("redis-server (apt-get install redis-server)");
+    let n1 = Node::start(&redis.url());
+    let mut n2 = Node::start(&redis.url());
+    let mut alice = n1.connect("alice").await;
+    let mut alice_phone = n2.connect("alice").await;
+    let mut bob = n2.connect("bob").await;
+
+    assert_eq!(join(&mut alice, "general").await, ["alice"]);
+    assert_eq!(join(&mut alice_phone, "general").await, ["alice"]);
+    assert_eq!(join(&mut bob, "general").await, ["alice", "bob"]);
+    for a in [&mut alice, &mut alice_phone] {
+        assert_push!(a, ServerMsg::Presence { room, user, online: true } if room == "general" && user == "bob");
+    }
+    refute_push!(bob, ServerMsg::Presence { .. });
+
+    let sent = assert_reply!(
+        alice
+            .request(&ClientMsg::Message {
+                room: "general".into(),
+                text: "hello from node 1".into(),
+            })
+            .await,
+        ServerMsg::Sent { .. }
+    );
+    let ServerMsg::Sent { message_id: id } = sent else {
+        unreachable!()
+    };
+    for c in [&mut bob, &mut alice_phone] {
+        assert_push!(c, ServerMsg::Message { message_id, from, text, .. }
+            if *message_id == id && from == "alice" && text == "hello from node 1");
+    }
+    bob.send(&ClientMsg::Read {
+        message_id: id.clone(),
+    })
+    .await;
+    for a in [&mut alice, &mut alice_phone] {
+        assert_push!(a, ServerMsg::Read { message_id, by } if *message_id == id && by == "bob");
+    }
+    bob.send(&ClientMsg::Typing {
+        room: "general".into(),
+        active: true,
+    })
+    .await;
+    assert_push!(alice, ServerMsg::Typing { user, active: true, .. } if user == "bob");
+    bob.send(&ClientMsg::Leave {
+        room: "general".into(),
+    })
+    .await;
+    assert_push!(alice, ServerMsg::Presence { user, online: false, .. } if user == "bob");
+    assert_eq!(join(&mut bob, "general").await, ["alice", "bob"]);
+    assert_push!(alice, ServerMsg::Presence { user, online: true, .. } if user == "bob");
+
+    // Node 2 dies (SIGKILL: no goodbye). alice's phone and bob were there; alice is still
+    // online through node 1, bob is gone.
+    let killed = Instant::now();
+    n2.kill();
+    alice.set_timeout(Duration::from_secs_f64(DEAD_AFTER + 4.0));
+    assert_push!(alice, ServerMsg::Presence { room, user, online: false } if room == "general" && user == "bob");
+    let took = killed.elapsed();
+    assert!(
+        took <= Duration::from_secs_f64(DEAD_AFTER + 2.0),
+        "bob went offline {took:?} after node 2 died (dead-node time {DEAD_AFTER} s)"
+    );
+    refute_push!(alice, ServerMsg::Presence { user, .. } if user == "alice");
+    let mut carol = n1.connect("carol").await;
+    assert_eq!(join(&mut carol, "general").await, ["alice", "carol"]);
+}
+
+#[test]
+fn redis_unreachable_at_start_is_an_error_naming_the_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let out = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(["--listen", "127.0.0.1:0", "--redis", &url])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("chat-server: cannot use Redis at {url}: ")),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "it must not claim to listen");
+}
