@@ -203,6 +203,8 @@ struct Shared {
     local: OnceLock<Arc<dyn LocalDelivery>>,
     /// Redis answered the last command (warnings are logged on the change only).
     healthy: AtomicBool,
+    /// A resync failed: the liveness task tries again at its next tick.
+    needs_resync: AtomicBool,
     /// The Redis server's run id when last seen: a new one means it restarted and lost state.
     run_id: Mutex<Option<String>>,
     counters: Counters,
@@ -341,6 +343,7 @@ impl RedisBroker {
             membership: RwLock::new(()),
             local: OnceLock::new(),
             healthy: AtomicBool::new(true),
+            needs_resync: AtomicBool::new(false),
             run_id: Mutex::new(None),
             counters: Counters::default(),
             scripts: Scripts::new(),
@@ -677,6 +680,8 @@ impl Shared {
                     if expired {
                         tracing::warn!(node = %self.node, "this node's liveness key had expired; writing its memberships back");
                         self.resync().await;
+                    } else if self.needs_resync.load(Ordering::Relaxed) {
+                        self.resync().await;
                     }
                 }
                 Err(e) => {
@@ -769,10 +774,14 @@ impl Shared {
         .await;
         match result {
             Ok(()) => {
+                self.needs_resync.store(false, Ordering::Relaxed);
                 self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(node = %self.node, "memberships written back to Redis");
             }
-            Err(e) => self.unhealthy("resync", &e),
+            Err(e) => {
+                self.needs_resync.store(true, Ordering::Relaxed);
+                self.unhealthy("resync", &e);
+            }
         }
     }
 
