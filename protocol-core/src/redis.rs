@@ -388,17 +388,34 @@ impl RedisBroker {
         }
     }
 
-    /// Leave the cluster cleanly: stop the background tasks and remove this node's memberships
-    /// and liveness key now (the others see its members go offline at their next sweep instead
-    /// of after the TTL). Call it after the server's graceful shutdown.
+    /// Leave the cluster cleanly, after the server's graceful shutdown: remove this node's
+    /// memberships and liveness key now and tell the other nodes who went offline (instead of
+    /// them finding out after `dead_node_after`), send what is still queued (waiting at most
+    /// `response_timeout`), then stop the background tasks.
     pub async fn shutdown(&self) {
+        let s = &self.shared;
+        let mut conn = s.conn.clone();
+        let _: Result<(), _> = conn.del(&s.keys.alive).await;
+        match s.reap(&s.node).await {
+            Ok(gone) => {
+                lock(&s.held).clear();
+                if let Some(local) = s.local() {
+                    for (room, identity) in gone {
+                        local.presence(&room, &identity, false);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not remove this node's memberships from Redis");
+            }
+        }
+        let deadline = tokio::time::Instant::now() + s.config.response_timeout;
+        while s.queued_frames.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         for t in &self.tasks {
             t.abort();
-        }
-        let mut conn = self.shared.conn.clone();
-        let _: Result<(), _> = conn.del(&self.shared.keys.alive).await;
-        if let Err(e) = self.shared.reap(&self.shared.node).await {
-            tracing::warn!(error = %e, "could not remove this node's memberships from Redis");
         }
     }
 }
@@ -584,15 +601,17 @@ impl Shared {
         let mut backoff = Duration::from_millis(50);
         while rx.recv_many(&mut batch, 128).await > 0 {
             let bytes: usize = batch.iter().map(Vec::len).sum();
-            self.queued_frames.fetch_sub(batch.len(), Ordering::Relaxed);
-            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
             let mut pipe = ::redis::pipe();
             for p in &batch {
                 pipe.cmd("PUBLISH").arg(&self.keys.channel).arg(p).ignore();
             }
             let n = batch.len() as u64;
+            let sent = pipe.query_async::<()>(&mut self.conn.clone()).await;
+            // Counted as queued until sent (or lost): `shutdown` waits for this to reach 0.
+            self.queued_frames.fetch_sub(batch.len(), Ordering::Relaxed);
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
             batch.clear();
-            match pipe.query_async::<()>(&mut self.conn.clone()).await {
+            match sent {
                 Ok(()) => {
                     self.counters.published.fetch_add(n, Ordering::Relaxed);
                     self.healthy_again();
@@ -652,6 +671,10 @@ impl Shared {
         };
         if p.node == self.node_num {
             return;
+        }
+        if last_seq.len() >= 1024 && !last_seq.contains_key(&p.node) {
+            // Node ids are per process: forget the nodes of past restarts.
+            last_seq.clear();
         }
         let prev = last_seq.insert(p.node, p.seq);
         if let Some(prev) = prev

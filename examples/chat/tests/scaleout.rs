@@ -391,3 +391,23 @@ async fn an_unreachable_redis_is_a_clear_error_naming_the_url() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_leaves_cleanly_sends_offline_presence_at_once() {
+    let redis = redis();
+    // The default dead-node time (10 s) is far longer than the assertion's 2 s: the offline
+    // presence comes from the leaving node itself, not from reaping.
+    let config = RedisConfig::new(redis.url()).prefix("chat-test");
+    let (n1, _b1) = node_with(config.clone()).await;
+    let (n2, b2) = node_with(config).await;
+    let mut alice = n1.connect_as("alice").await;
+    let mut bob = n2.connect_as("bob").await;
+    join(&mut alice, "general").await;
+    join(&mut bob, "general").await;
+    assert_push!(alice, ServerMsg::Presence { user, online: true, .. } if user == "bob");
+    b2.shutdown().await;
+    assert_push!(alice, ServerMsg::Presence { room, user, online: false } if room == "general" && user == "bob");
+    let mut carol = n1.connect_as("carol").await;
+    assert_eq!(join(&mut carol, "general").await, ["alice", "carol"]);
+    drop(n2);
+}
