@@ -95,16 +95,6 @@ async fn round(
     ns
 }
 
-fn publish_calls(redis: &RedisServer) -> std::io::Result<u64> {
-    let info = redis.command("INFO commandstats")?;
-    Ok(info
-        .lines()
-        .find_map(|l| l.strip_prefix("cmdstat_publish:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0))
-}
-
 /// Run: `members` split over two nodes sharing a fresh `redis-server`, `broadcasts` per round,
 /// `rounds` rounds of each setup, interleaved.
 pub async fn run(
@@ -133,9 +123,9 @@ pub async fn run(
     let (mut best_two, mut best_one) = (f64::MAX, f64::MAX);
     let mut publishes = 0;
     for _ in 0..rounds {
-        let before = publish_calls(&redis)?;
+        let before = redis.command_calls("publish")?;
         best_two = best_two.min(round(&n1, &[&n1, &n2], &mut two, broadcasts, expected).await);
-        publishes += publish_calls(&redis)? - before;
+        publishes += redis.command_calls("publish")? - before;
         best_one = best_one.min(round(&single, &[&single], &mut one, broadcasts, expected).await);
     }
     Ok(FanoutReport {

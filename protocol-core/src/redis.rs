@@ -227,9 +227,10 @@ local function split(e)
 end
 ";
 
-/// ARGV: prefix, node, room, identity. Returns {first on any node (0/1), members, version}:
-/// `{prefix}:version` counts joins, so a presence change can be ordered against a later join
-/// on another node.
+/// ARGV: prefix, node, room, identity. Returns {first on any node (0/1), members, version}.
+/// `{prefix}:version` orders joins, so a presence change can be ordered against a later join
+/// on another node: it grows by one per join and is never below Redis's clock in
+/// microseconds, so it keeps growing across a Redis restart that lost it.
 const JOIN_LUA: &str = r"
 local p, node, room, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local rk = p .. ':room:' .. room
@@ -238,7 +239,15 @@ local first = 0
 if redis.call('SADD', p .. ':node:' .. node, entry(room, id)) == 1 then
   if redis.call('HINCRBY', rk, id, 1) == 1 then first = 1 end
 end
-return {first, redis.call('HKEYS', rk), redis.call('INCR', p .. ':version')}
+local vk = p .. ':version'
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local v = redis.call('INCR', vk)
+if v < now then
+  redis.call('SET', vk, string.format('%.0f', now))
+  v = now
+end
+return {first, redis.call('HKEYS', rk), v}
 ";
 
 /// ARGV: prefix, node, room, identity. Returns 1 when the identity left the room on all nodes.

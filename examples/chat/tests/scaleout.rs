@@ -6,17 +6,20 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_example::{Chat, ClientMsg, ServerMsg};
 use protocol_core::redis::{RedisBroker, RedisConfig};
-use protocol_core::testing::{RedisServer, TestClient, TestServer};
-use protocol_core::{Broker, assert_push, assert_reply, refute_push};
+use protocol_core::testing::{RedisServer, TestServer};
+use protocol_core::{Broker, assert_push, refute_push};
+
+use common::{join, say, unreachable_redis_url, until_delivered};
 
 type Node = TestServer<ClientMsg, Chat>;
-type Client = TestClient<ClientMsg, ServerMsg>;
 
 fn redis() -> RedisServer {
     RedisServer::start().expect("redis-server (apt-get install redis-server)")
@@ -44,31 +47,6 @@ async fn node_with(config: RedisConfig) -> (Node, Arc<RedisBroker>) {
 
 async fn node(redis: &RedisServer) -> (Node, Arc<RedisBroker>) {
     node_with(config(redis)).await
-}
-
-async fn join(c: &mut Client, room: &str) -> Vec<String> {
-    c.send(&ClientMsg::Join { room: room.into() }).await;
-    let ServerMsg::Joined { members, .. } =
-        assert_push!(c, ServerMsg::Joined { room: r, .. } if r == room)
-    else {
-        unreachable!()
-    };
-    members
-}
-
-async fn say(c: &mut Client, room: &str, text: &str) -> String {
-    let reply = assert_reply!(
-        c.request(&ClientMsg::Message {
-            room: room.into(),
-            text: text.into()
-        })
-        .await,
-        ServerMsg::Sent { .. }
-    );
-    let ServerMsg::Sent { message_id } = reply else {
-        unreachable!()
-    };
-    message_id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,13 +132,7 @@ async fn the_wire_contract_holds_across_nodes() {
 
 /// `PUBLISH` calls Redis counted (`INFO commandstats`), once the count stops moving.
 async fn settled_publish_calls(redis: &RedisServer) -> u64 {
-    let calls = || {
-        let info = redis.command("INFO commandstats").unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("cmdstat_publish:calls="))
-            .and_then(|rest| rest.split(',').next())
-            .map_or(0, |n| n.parse().unwrap())
-    };
+    let calls = || redis.command_calls("publish").unwrap();
     let mut last = calls();
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -239,32 +211,6 @@ async fn message_ids_are_unique_across_nodes_under_concurrent_sends() {
     }
     assert_eq!(count, 160);
     assert_eq!(all.len(), 160, "duplicate message ids across nodes");
-}
-
-/// Send typing from `from` until `to` sees it (cross-node delivery works again); bounded.
-async fn until_delivered(from: &mut Client, to: &mut Client, room: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    let user = from.identity().to_owned();
-    loop {
-        from.send(&ClientMsg::Typing {
-            room: room.into(),
-            active: true,
-        })
-        .await;
-        let got = to
-            .wait_push(
-                |m| matches!(m, ServerMsg::Typing { user: u, .. } if *u == user),
-                Duration::from_millis(300),
-            )
-            .await;
-        if got.is_some() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "cross-node delivery did not resume within {within:?}"
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,12 +321,7 @@ async fn a_node_that_stops_refreshing_is_reaped_and_its_users_go_offline() {
 
 #[tokio::test]
 async fn an_unreachable_redis_is_a_clear_error_naming_the_url() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("redis://127.0.0.1:{port}");
+    let url = unreachable_redis_url();
     let e = RedisBroker::connect(RedisConfig::new(&url))
         .await
         .unwrap_err();

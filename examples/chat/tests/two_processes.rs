@@ -4,15 +4,17 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chat_example::{ClientMsg, ServerMsg};
-use protocol_core::testing::{RedisServer, TestClient};
+use protocol_core::testing::RedisServer;
 use protocol_core::{assert_push, assert_reply, refute_push};
 
-type Client = TestClient<ClientMsg, ServerMsg>;
+use common::{Client, join, unreachable_redis_url, until_delivered};
 
 /// Seconds after which a silent node counts as dead, for these tests.
 const DEAD_AFTER: f64 = 2.0;
@@ -63,19 +65,9 @@ impl Drop for Node {
     }
 }
 
-async fn join(c: &mut Client, room: &str) -> Vec<String> {
-    c.send(&ClientMsg::Join { room: room.into() }).await;
-    let ServerMsg::Joined { members, .. } =
-        assert_push!(c, ServerMsg::Joined { room: r, .. } if r == room)
-    else {
-        unreachable!()
-    };
-    members
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alice_and_bob_on_two_processes_chat_as_on_one() {
-    let redis = RedisServer::start().expect("redis-server (apt-get install redis-server)");
+    let mut redis = RedisServer::start().expect("redis-server (apt-get install redis-server)");
     let n1 = Node::start(&redis.url());
     let mut n2 = Node::start(&redis.url());
     let mut alice = n1.connect("alice").await;
@@ -127,6 +119,31 @@ async fn alice_and_bob_on_two_processes_chat_as_on_one() {
     assert_eq!(join(&mut bob, "general").await, ["alice", "bob"]);
     assert_push!(alice, ServerMsg::Presence { user, online: true, .. } if user == "bob");
 
+    // Redis restarts empty: both nodes reconnect and write their members back.
+    redis.restart().unwrap();
+    until_delivered(&mut bob, &mut alice, "general", Duration::from_secs(15)).await;
+    until_delivered(&mut alice, &mut bob, "general", Duration::from_secs(15)).await;
+    let mut dave = n1.connect("dave").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let members = join(&mut dave, "general").await;
+        if members == ["alice", "bob", "dave"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "members after restart: {members:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for c in [&mut alice, &mut bob, &mut alice_phone] {
+        assert_push!(c, ServerMsg::Presence { user, online: true, .. } if user == "dave");
+    }
+    dave.close().await;
+    for c in [&mut alice, &mut bob] {
+        assert_push!(c, ServerMsg::Presence { user, online: false, .. } if user == "dave");
+    }
+
     // Node 2 dies (SIGKILL: no goodbye). alice's phone and bob were there; alice is still
     // online through node 1, bob is gone.
     let killed = Instant::now();
@@ -145,12 +162,7 @@ async fn alice_and_bob_on_two_processes_chat_as_on_one() {
 
 #[test]
 fn redis_unreachable_at_start_is_an_error_naming_the_url() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("redis://127.0.0.1:{port}");
+    let url = unreachable_redis_url();
     let out = Command::new(env!("CARGO_BIN_EXE_chat-server"))
         .args(["--listen", "127.0.0.1:0", "--redis", &url])
         .env("RUST_LOG", "off")

@@ -3,14 +3,17 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
 use std::time::Duration;
 
 use chat_example::{Chat, ClientMsg, ServerMsg};
-use protocol_core::testing::{TestClient, TestServer};
+use protocol_core::testing::TestServer;
 use protocol_core::{assert_broadcast, assert_push, assert_reply, refute_push};
 
+use common::join;
+
 type Server = TestServer<ClientMsg, Chat>;
-type Client = TestClient<ClientMsg, ServerMsg>;
 
 async fn start() -> Server {
     TestServer::start_with(chat_example::server_builder(
@@ -18,16 +21,6 @@ async fn start() -> Server {
         chat_example::hub(),
     ))
     .await
-}
-
-async fn join(c: &mut Client, room: &str) -> Vec<String> {
-    c.send(&ClientMsg::Join { room: room.into() }).await;
-    let ServerMsg::Joined { members, .. } =
-        assert_push!(c, ServerMsg::Joined { room: r, .. } if r == room)
-    else {
-        unreachable!()
-    };
-    members
 }
 
 #[tokio::test]

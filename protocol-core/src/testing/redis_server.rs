@@ -94,6 +94,19 @@ impl RedisServer {
         Ok(String::from_utf8_lossy(&reply).into_owned())
     }
 
+    /// How many times Redis has run `command` (lowercase, e.g. `"publish"`) since it started,
+    /// from `INFO commandstats`: measured, not assumed.
+    pub fn command_calls(&self, command: &str) -> std::io::Result<u64> {
+        let info = self.command("INFO commandstats")?;
+        let prefix = format!("cmdstat_{command}:calls=");
+        Ok(info
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
+    }
+
     fn spawn(&mut self) -> std::io::Result<()> {
         let program = std::env::var_os("REDIS_SERVER").unwrap_or_else(|| "redis-server".into());
         let mut child = Command::new(&program)
@@ -169,6 +182,8 @@ mod tests {
         let mut redis = RedisServer::start().expect("redis-server (apt-get install redis-server)");
         assert!(redis.command("SET k v").unwrap().starts_with("+OK"));
         assert_eq!(redis.command("GET k").unwrap(), "$1\r\nv\r\n");
+        assert_eq!(redis.command_calls("get").unwrap(), 1);
+        assert_eq!(redis.command_calls("publish").unwrap(), 0);
         redis.restart().unwrap();
         assert_eq!(redis.command("GET k").unwrap(), "$-1\r\n", "no persistence");
         let port = redis.port();
