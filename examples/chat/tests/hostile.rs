@@ -5,8 +5,8 @@
 
 #![allow(missing_docs)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::Duration;
 
 use chat_example::{ClientMsg, ServerMsg};
@@ -17,57 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, O
 use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameHeader};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
-struct ServerProcess {
-    child: Child,
-    addr: String,
-}
-
-impl ServerProcess {
-    fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-            .args(["--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "error")
-            // One malloc arena per core at most: RSS then tracks live memory rather than
-            // how many threads happened to allocate.
-            .env("MALLOC_ARENA_MAX", "2")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chat-server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .expect("listening line")
-            .to_owned();
-        ServerProcess { child, addr }
-    }
-
-    fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap_or(0)
-            * 1024
-    }
-
-    fn url(&self, user: &str) -> String {
-        format!("ws://{}/ws?user={user}", self.addr)
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::ChatProcess;
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -217,7 +167,9 @@ async fn hostile(url: String, kind: usize, frames: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_do_not_disturb_the_chat() {
-    let server = ServerProcess::start();
+    // One malloc arena per core at most: RSS then tracks live memory rather than how many
+    // threads happened to allocate.
+    let server = ChatProcess::start(&[], &[("RUST_LOG", "error"), ("MALLOC_ARENA_MAX", "2")]);
     // Ten well-behaved clients in one room.
     let mut good: Vec<Client<ClientMsg, ServerMsg>> = Vec::new();
     for i in 0..10 {

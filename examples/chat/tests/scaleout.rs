@@ -17,7 +17,7 @@ use protocol_core::redis::{RedisBroker, RedisConfig};
 use protocol_core::testing::{RedisServer, TestServer};
 use protocol_core::{Broker, assert_push, refute_push};
 
-use common::{join, say, unreachable_redis_url, until_delivered};
+use common::{join, join_until_members, say, unreachable_redis_url, until_delivered};
 
 type Node = TestServer<ClientMsg, Chat>;
 
@@ -229,18 +229,7 @@ async fn delivery_resumes_after_a_redis_restart_and_membership_is_restored() {
     until_delivered(&mut alice, &mut bob, "general", Duration::from_secs(15)).await;
     // Both nodes wrote their members back: a newcomer sees everyone.
     let mut carol = n1.connect_as("carol").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let members = join(&mut carol, "general").await;
-        if members == ["alice", "bob", "carol"] {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "members after restart: {members:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    join_until_members(&mut carol, "general", &["alice", "bob", "carol"]).await;
     assert!(b1.stats().resyncs >= 1);
     // Nobody went offline, so nobody is announced online again.
     refute_push!(alice, ServerMsg::Presence { user, .. } if user == "bob");

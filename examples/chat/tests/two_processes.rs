@@ -6,70 +6,30 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chat_example::{ClientMsg, ServerMsg};
 use protocol_core::testing::RedisServer;
 use protocol_core::{assert_push, assert_reply, refute_push};
 
-use common::{Client, join, unreachable_redis_url, until_delivered};
+use common::{ChatProcess, join, join_until_members, unreachable_redis_url, until_delivered};
 
 /// Seconds after which a silent node counts as dead, for these tests.
 const DEAD_AFTER: f64 = 2.0;
 
-struct Node {
-    child: Child,
-    addr: String,
-}
-
-impl Node {
-    fn start(redis_url: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-            .args(["--listen", "127.0.0.1:0", "--dead-node-after"])
-            .arg(DEAD_AFTER.to_string())
-            .env("CHAT_REDIS_URL", redis_url)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chat-server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("expected the listening line, got {line:?}"))
-            .to_owned();
-        Node { child, addr }
-    }
-
-    async fn connect(&self, user: &str) -> Client {
-        Client::connect(&format!("ws://{}/ws?user={user}", self.addr), user)
-            .await
-            .unwrap()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
+fn node(redis: &RedisServer) -> ChatProcess {
+    ChatProcess::start(
+        &["--dead-node-after", &DEAD_AFTER.to_string()],
+        &[("CHAT_REDIS_URL", &redis.url()), ("RUST_LOG", "warn")],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alice_and_bob_on_two_processes_chat_as_on_one() {
     let mut redis = RedisServer::start().expect("redis-server (apt-get install redis-server)");
-    let n1 = Node::start(&redis.url());
-    let mut n2 = Node::start(&redis.url());
+    let n1 = node(&redis);
+    let mut n2 = node(&redis);
     let mut alice = n1.connect("alice").await;
     let mut alice_phone = n2.connect("alice").await;
     let mut bob = n2.connect("bob").await;
@@ -124,18 +84,7 @@ async fn alice_and_bob_on_two_processes_chat_as_on_one() {
     until_delivered(&mut bob, &mut alice, "general", Duration::from_secs(15)).await;
     until_delivered(&mut alice, &mut bob, "general", Duration::from_secs(15)).await;
     let mut dave = n1.connect("dave").await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let members = join(&mut dave, "general").await;
-        if members == ["alice", "bob", "dave"] {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "members after restart: {members:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    join_until_members(&mut dave, "general", &["alice", "bob", "dave"]).await;
     for c in [&mut alice, &mut bob, &mut alice_phone] {
         assert_push!(c, ServerMsg::Presence { user, online: true, .. } if user == "dave");
     }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chat_example::{ClientMsg, ServerMsg};
@@ -71,4 +73,86 @@ pub fn unreachable_redis_url() -> String {
         .unwrap()
         .port();
     format!("redis://127.0.0.1:{port}")
+}
+
+/// Join `room` until the `joined` reply lists exactly `expected` (membership written back
+/// after an outage arrives asynchronously); bounded.
+pub async fn join_until_members(c: &mut Client, room: &str, expected: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let members = join(c, room).await;
+        if members == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "members: {members:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A `chat-server` process on a free port, killed when dropped.
+pub struct ChatProcess {
+    child: Child,
+    addr: String,
+}
+
+impl ChatProcess {
+    /// Start `chat-server --listen 127.0.0.1:0 ARGS` with `envs`, and wait for its
+    /// `listening on` line.
+    pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chat-server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("expected the listening line, got {line:?}"))
+            .to_owned();
+        ChatProcess { child, addr }
+    }
+
+    /// The WebSocket URL for `user`.
+    pub fn url(&self, user: &str) -> String {
+        format!("ws://{}/ws?user={user}", self.addr)
+    }
+
+    /// A test client connected as `user`.
+    pub async fn connect(&self, user: &str) -> Client {
+        Client::connect(&self.url(user), user).await.unwrap()
+    }
+
+    /// Resident memory of the process, in bytes.
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    }
+
+    /// SIGKILL: no goodbye.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChatProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
