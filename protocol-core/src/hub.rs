@@ -813,3 +813,95 @@ impl<Out: Protocol> Inbox<Out> {
         self.hub.unregister(self.entry.id).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, crate::Protocol)]
+    #[protocol(rename_all = "snake_case")]
+    enum Out {
+        Presence { user: String, online: bool },
+    }
+
+    /// A broker whose joins answer with a chosen version once released, so a presence change
+    /// from "another node" can arrive while a join is pending.
+    struct GatedBroker {
+        gate: tokio::sync::Semaphore,
+        next_version: AtomicU64,
+    }
+
+    impl Broker for GatedBroker {
+        fn publish(&self, target: Target, frame: Utf8Bytes, local: &dyn LocalDelivery) {
+            local.deliver(&target, &frame);
+        }
+        fn join<'a>(&'a self, _room: &'a str, _identity: &'a str) -> BoxFuture<'a, Joined> {
+            Box::pin(async move {
+                self.gate.acquire().await.expect("open").forget();
+                Joined {
+                    first: true,
+                    members: Vec::new(),
+                    version: self.next_version.load(Ordering::Relaxed),
+                }
+            })
+        }
+        fn leave<'a>(&'a self, _room: &'a str, _identity: &'a str) -> BoxFuture<'a, bool> {
+            Box::pin(async { true })
+        }
+        fn members<'a>(&'a self, _room: &'a str) -> BoxFuture<'a, Vec<String>> {
+            Box::pin(async { Vec::new() })
+        }
+    }
+
+    fn remote_presence(hub: &Hub<Out>, user: &str, version: u64) {
+        let frame = Utf8Bytes::from(
+            encode(&Out::Presence {
+                user: user.into(),
+                online: true,
+            })
+            .unwrap(),
+        );
+        hub.deliver(
+            &Target::RoomExceptIdentity {
+                room: Arc::from("r"),
+                identity: Arc::from(user),
+                version,
+            },
+            &frame,
+        );
+    }
+
+    #[tokio::test]
+    async fn presence_older_than_a_join_is_not_delivered_to_it_even_while_pending() {
+        let broker = Arc::new(GatedBroker {
+            gate: tokio::sync::Semaphore::new(0),
+            next_version: AtomicU64::new(0),
+        });
+        let hub: Hub<Out> = Hub::builder()
+            .broker(Arc::clone(&broker) as Arc<dyn Broker>)
+            .build();
+        let (bob, mut inbox) = hub.attach("bob");
+        broker.next_version.store(10, Ordering::Relaxed);
+        let join = tokio::spawn({
+            let bob = bob.clone();
+            async move { bob.join("r").await }
+        });
+        tokio::task::yield_now().await;
+        // While bob's join is pending: a change from before it (9) and one after it (11).
+        remote_presence(&hub, "alice", 9);
+        remote_presence(&hub, "carol", 11);
+        assert_eq!(inbox.try_recv(), None, "held while the join is pending");
+        broker.gate.add_permits(1);
+        assert_eq!(join.await.unwrap().version, 10);
+        // Only the change newer than bob's join reaches him; later ones are filtered the same.
+        remote_presence(&hub, "dave", 8);
+        remote_presence(&hub, "erin", 12);
+        remote_presence(&hub, "frank", 0);
+        let users: Vec<String> = inbox
+            .drain()
+            .into_iter()
+            .map(|Out::Presence { user, .. }| user)
+            .collect();
+        assert_eq!(users, ["carol", "erin", "frank"]);
+    }
+}
