@@ -40,7 +40,7 @@ fn attack_mode() -> std::io::Result<serde_json::Value> {
 
 /// A room of 2,000 split over two nodes sharing a real Redis, against one node in memory.
 fn fanout_mode() -> std::io::Result<serde_json::Value> {
-    let r = runtime().block_on(protocol_bench::fanout::run(2000, 200, 7))?;
+    let r = runtime().block_on(protocol_bench::fanout::run(2000, 200, 9))?;
     println!("{r:?}");
     Ok(serde_json::json!({
         "bench": "fanout",
@@ -50,6 +50,9 @@ fn fanout_mode() -> std::io::Result<serde_json::Value> {
         "ns_per_recipient": round(r.ns_per_recipient),
         "single_node_ns_per_recipient": round(r.single_node_ns_per_recipient),
         "vs_single_node": round(r.ns_per_recipient / r.single_node_ns_per_recipient),
+        "cpu_ns_per_recipient": round(r.cpu_ns_per_recipient),
+        "single_node_cpu_ns_per_recipient": round(r.single_node_cpu_ns_per_recipient),
+        "cpu_vs_single_node": round(r.cpu_ns_per_recipient / r.single_node_cpu_ns_per_recipient),
     }))
 }
 
