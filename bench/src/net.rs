@@ -37,6 +37,8 @@ pub enum Kind {
     RawTuned,
     /// Ours: `WsServer` with the echo frame handler.
     Ours,
+    /// The chat example with default limits and a 2 s handshake timeout (the attack bench).
+    Chat,
 }
 
 impl Kind {
@@ -46,6 +48,7 @@ impl Kind {
             "raw-default" => Some(Kind::RawDefault),
             "raw-tuned" => Some(Kind::RawTuned),
             "ours" => Some(Kind::Ours),
+            "chat" => Some(Kind::Chat),
             _ => None,
         }
     }
@@ -55,6 +58,7 @@ impl Kind {
             Kind::RawDefault => "raw-default",
             Kind::RawTuned => "raw-tuned",
             Kind::Ours => "ours",
+            Kind::Chat => "chat",
         }
     }
 }
@@ -81,6 +85,13 @@ pub async fn serve(kind: Kind) -> std::io::Result<()> {
                 })
                 .build();
             server.serve(listener).await
+        }
+        Kind::Chat => {
+            chat_example::server_builder(chat_example::Chat::default(), chat_example::hub())
+                .with_limits(|l| l.handshake_timeout = crate::attack::HANDSHAKE_TIMEOUT)
+                .build()
+                .serve(listener)
+                .await
         }
         Kind::RawDefault | Kind::RawTuned => loop {
             let (stream, _) = listener.accept().await?;

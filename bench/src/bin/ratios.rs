@@ -21,20 +21,80 @@ const MODES: &[&str] = &[
     "attack",
 ];
 
-/// The chat under slowloris, flood and slow-reader attacks: others' p99 against unloaded.
+/// The chat (in a child process) under slowloris, flood and slow-reader attacks, each alone:
+/// others' p99 against an unloaded run, interleaved in rounds.
 fn attack_mode() -> std::io::Result<serde_json::Value> {
-    let r = runtime().block_on(protocol_bench::attack::run())?;
+    use protocol_bench::attack::Phase;
+    let r = protocol_bench::attack::run()?;
+    let p99 = |p: Phase| r.p99_us[p as usize];
+    let ratio = |p: Phase| round(p99(p) / p99(Phase::Unloaded));
+    for (i, round_p99) in r.round_p99_us.iter().enumerate() {
+        let line: Vec<String> = Phase::ALL
+            .iter()
+            .map(|p| format!("{} {:.0}", p.name(), round_p99[*p as usize]))
+            .collect();
+        println!("round {}: p99 us: {}", i + 1, line.join(", "));
+    }
     println!("{r:?}");
-    Ok(serde_json::json!({
+    let floods = &r.floods;
+    let slow = &r.slow_readers;
+    let mut json = serde_json::json!({
         "bench": "attack",
-        "unloaded_p99_us": r.unloaded_p99_us.round(),
-        "loaded_p99_us": r.loaded_p99_us.round(),
-        "p99_ratio": round(r.loaded_p99_us / r.unloaded_p99_us),
-        "slowloris_closed": r.slowloris_closed,
-        "flood_cut_off": r.flood_cut_off,
-        "slow_reader_cut_off": r.slow_reader_cut_off,
-        "busy_messages": r.busy_messages,
-    }))
+        "rounds": r.round_p99_us.len(),
+        "samples_per_phase": r.samples.iter().min(),
+        "failed_requests": r.failed_requests,
+    });
+    for p in Phase::ALL {
+        json[format!("{}_p99_us", p.name())] = p99(p).round().into();
+        if p != Phase::Unloaded {
+            json[format!("{}_ratio", p.name())] = ratio(p).into();
+            // Each round against its own unloaded phase: how steady the ratio is.
+            json[format!("{}_round_ratios", p.name())] = r
+                .round_p99_us
+                .iter()
+                .map(|q| round(q[p as usize] / q[Phase::Unloaded as usize]))
+                .collect::<Vec<_>>()
+                .into();
+        }
+    }
+    json["slow_reader_vs_busy_baseline"] =
+        round(p99(Phase::SlowReader) / p99(Phase::BusyRoom)).into();
+    json["slowloris_opened"] = r.slowloris.opened.into();
+    json["slowloris_closed"] = r.slowloris.closed.into();
+    json["slowloris_closed_after_s"] = serde_json::json!([
+        round(r.slowloris.closed_after_s.0),
+        round(r.slowloris.closed_after_s.1)
+    ]);
+    json["flood_sent"] = floods.iter().map(|f| f.sent).collect::<Vec<_>>().into();
+    json["flood_answered"] = floods.iter().map(|f| f.answered).collect::<Vec<_>>().into();
+    json["flood_rate_limited"] = floods
+        .iter()
+        .map(|f| f.rate_limited)
+        .collect::<Vec<_>>()
+        .into();
+    json["flood_close_codes"] = floods
+        .iter()
+        .map(|f| f.close_code)
+        .collect::<Vec<_>>()
+        .into();
+    json["flood_cut_off_ms"] = floods
+        .iter()
+        .map(|f| f.cut_off_ms.round())
+        .collect::<Vec<_>>()
+        .into();
+    json["busy_messages"] = r.busy_messages.into();
+    json["slow_reader_messages_until_cut_off"] = slow
+        .iter()
+        .map(|s| s.messages_until_cut_off)
+        .collect::<Vec<_>>()
+        .into();
+    json["slow_reader_cut_off_ms"] = slow
+        .iter()
+        .map(|s| s.cut_off_ms.round())
+        .collect::<Vec<_>>()
+        .into();
+    json["slow_reader_close_codes"] = slow.iter().map(|s| s.close_code).collect::<Vec<_>>().into();
+    Ok(json)
 }
 
 /// Long fuzzing runs of the chat protocol's decoder: random byte-level and token-level
