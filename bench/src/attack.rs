@@ -4,7 +4,9 @@
 //! handshake), a flood (one client, 100,000 messages) and a slow reader (never reads while a room
 //! is busy). The slow reader needs a busy room to fill its buffers, so the same busy room without
 //! it is measured as well. Every phase runs once per round and the rounds interleave them, so the
-//! machine's other load falls on all phases alike. Each attack must be cut off by its limit.
+//! machine's other load falls on all phases alike; rounds in which other processes used the CPU
+//! are counted but not trusted, and more rounds run until enough were quiet (bounded). Each
+//! attack must be cut off by its limit.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,8 +31,13 @@ use crate::net::{ChildServer, Kind};
 /// sooner.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Rounds; each runs every phase once.
+/// Quiet rounds wanted by default; each round runs every phase once.
 pub const ROUNDS: usize = 3;
+/// At most this many rounds per quiet round wanted.
+const MAX_ROUNDS_PER_QUIET: usize = 3;
+/// A round is quiet when, in each of its phases, other processes used less than this share of
+/// one core (%): their load, not the attacks, would decide its p99 otherwise.
+pub const QUIET_OTHER_CPU_PCT: f64 = 20.0;
 /// Well-behaved clients, each in a room of its own (no fan-out between them).
 const GOOD_CLIENTS: usize = 20;
 /// One request per client per `PACE`: 40/s, under the 50/s rate limit; 800/s in all, so the
@@ -98,6 +105,9 @@ pub struct SlowlorisFacts {
     pub closed: usize,
     /// Shortest and longest time from opening to the server's close, in seconds.
     pub closed_after_s: (f64, f64),
+    /// When the last connection was open and when the server closed the first, from the start
+    /// of the phase, in seconds: the phase's opening, holding and closing stages.
+    pub stages_s: (f64, f64),
 }
 
 /// What one flood saw.
@@ -131,6 +141,16 @@ pub struct SlowReaderFacts {
 pub struct AttackReport {
     /// p99 request latency of each phase (in [`Phase::ALL`] order) over every round, in µs.
     pub p99_us: [f64; 5],
+    /// The same over the quiet rounds only (NaN without any).
+    pub quiet_p99_us: [f64; 5],
+    /// Samples of each phase over the quiet rounds.
+    pub quiet_samples: [usize; 5],
+    /// Which rounds were quiet.
+    pub round_quiet: Vec<bool>,
+    /// p99 of the slowloris phases' requests sent while the connections were being opened,
+    /// while all were held open, and while the server closed them, in µs (quiet rounds, or all
+    /// when none was).
+    pub slowloris_stage_p99_us: [f64; 3],
     /// The same per round.
     pub round_p99_us: Vec<[f64; 5]>,
     /// Samples of each phase over every round.
@@ -145,6 +165,17 @@ pub struct AttackReport {
     pub slow_readers: Vec<SlowReaderFacts>,
     /// Room messages the talkers sent per busy phase.
     pub busy_messages: usize,
+    /// Wall time of each phase over every round, in seconds.
+    pub phase_s: [f64; 5],
+    /// CPU time the server process used in each phase over every round, in seconds.
+    pub server_cpu_s: [f64; 5],
+    /// CPU time this process (good clients and attackers) used in the same, in seconds.
+    pub bench_cpu_s: [f64; 5],
+    /// CPU time every other process on the machine used in the same, in seconds: when it is
+    /// high, the latencies measure the machine's other load.
+    pub other_cpu_s: [f64; 5],
+    /// The same per round, as a share of one core (100 = one core busy).
+    pub round_other_cpu_pct: Vec<[f64; 5]>,
 }
 
 type Good = Arc<Vec<Client<ClientMsg, ServerMsg>>>;
@@ -154,8 +185,14 @@ fn url(addr: SocketAddr, user: &str) -> String {
     format!("ws://{addr}/ws?user={user}")
 }
 
-/// One good client's requests until `stop` and its minimum, or the deadline.
-async fn sample_client(good: Good, i: usize, mut stop: watch::Receiver<bool>) -> (Vec<f64>, usize) {
+/// One good client's requests until `stop` and its minimum, or the deadline: each request's
+/// latency in µs and when it was sent, in seconds from `began`.
+async fn sample_client(
+    good: Good,
+    i: usize,
+    began: Instant,
+    mut stop: watch::Receiver<bool>,
+) -> (Vec<(f64, f64)>, usize) {
     let deadline = Instant::now() + PHASE_DEADLINE;
     let room = format!("quiet{i}");
     // Spread the clients over the pace so their requests do not arrive together.
@@ -177,47 +214,91 @@ async fn sample_client(good: Good, i: usize, mut stop: watch::Receiver<bool>) ->
             })
             .await;
         match reply {
-            Ok(ServerMsg::Sent { .. }) => samples.push(start.elapsed().as_secs_f64() * 1e6),
+            Ok(ServerMsg::Sent { .. }) => samples.push((
+                start.elapsed().as_secs_f64() * 1e6,
+                start.saturating_duration_since(began).as_secs_f64(),
+            )),
             _ => failed += 1,
         }
     }
     (samples, failed)
 }
 
-/// Sample the good clients (on their own runtime) while `attack` runs, and at least the
-/// minimum; returns the latencies in µs, the failed requests and what the attack returned.
-async fn phase<T>(
-    rt: &tokio::runtime::Runtime,
-    good: &Good,
-    attack: impl Future<Output = T>,
-) -> (Vec<f64>, usize, T) {
-    let (stop, stopped) = watch::channel(false);
-    let sampling: Vec<_> = (0..GOOD_CLIENTS)
-        .map(|i| rt.spawn(sample_client(Arc::clone(good), i, stopped.clone())))
-        .collect();
-    let facts = attack.await;
-    let _ = stop.send(true);
-    let (mut samples, mut failed) = (Vec::new(), 0);
-    for s in sampling {
-        let (mut s, f) = s.await.unwrap_or_default();
-        samples.append(&mut s);
-        failed += f;
-    }
-    (samples, failed, facts)
+/// The good clients, their runtime, and the server they talk to.
+struct Sampler<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    good: Good,
+    server: &'a ChildServer,
 }
 
-fn p99(samples: &mut [f64]) -> f64 {
-    if samples.is_empty() {
+/// What the good clients measured in one phase, and what it cost.
+struct Sampled {
+    /// Request latencies in µs, and when each request was sent in seconds from the start.
+    samples: Vec<(f64, f64)>,
+    failed: usize,
+    wall_s: f64,
+    server_cpu_s: f64,
+    bench_cpu_s: f64,
+    other_cpu_s: f64,
+}
+
+impl Sampler<'_> {
+    /// Sample the good clients while `attack` runs, and at least the minimum.
+    async fn phase<T>(&self, attack: impl Future<Output = T>) -> (Sampled, T) {
+        let (began, server_cpu, bench_cpu, machine_cpu) = (
+            Instant::now(),
+            self.server.cpu_seconds(),
+            crate::net::cpu_seconds("/proc/self/stat"),
+            crate::net::machine_busy_seconds(),
+        );
+        let (stop, stopped) = watch::channel(false);
+        let sampling: Vec<_> = (0..GOOD_CLIENTS)
+            .map(|i| {
+                self.rt.spawn(sample_client(
+                    Arc::clone(&self.good),
+                    i,
+                    began,
+                    stopped.clone(),
+                ))
+            })
+            .collect();
+        let facts = attack.await;
+        let _ = stop.send(true);
+        let (mut samples, mut failed) = (Vec::new(), 0);
+        for s in sampling {
+            let (mut s, f) = s.await.unwrap_or_default();
+            samples.append(&mut s);
+            failed += f;
+        }
+        let server_cpu_s = self.server.cpu_seconds() - server_cpu;
+        let bench_cpu_s = crate::net::cpu_seconds("/proc/self/stat") - bench_cpu;
+        let machine_cpu_s = crate::net::machine_busy_seconds() - machine_cpu;
+        let sampled = Sampled {
+            samples,
+            failed,
+            wall_s: began.elapsed().as_secs_f64(),
+            server_cpu_s,
+            bench_cpu_s,
+            other_cpu_s: (machine_cpu_s - server_cpu_s - bench_cpu_s).max(0.0),
+        };
+        (sampled, facts)
+    }
+}
+
+fn p99<'a>(samples: impl IntoIterator<Item = &'a (f64, f64)>) -> f64 {
+    let mut latencies: Vec<f64> = samples.into_iter().map(|s| s.0).collect();
+    if latencies.is_empty() {
         return f64::NAN;
     }
-    samples.sort_by(f64::total_cmp);
-    samples[(samples.len() * 99 / 100).min(samples.len() - 1)]
+    latencies.sort_by(f64::total_cmp);
+    latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)]
 }
 
 /// 1,000 connections that send part of an upgrade request and nothing more, opened at about
 /// 2,000 a second (all open well within the handshake timeout); returns when the server has
 /// closed them all, or after five handshake timeouts.
 async fn slowloris(addr: SocketAddr) -> SlowlorisFacts {
+    let start = Instant::now();
     let mut waiting = tokio::task::JoinSet::new();
     let mut facts = SlowlorisFacts::default();
     for i in 0..SLOWLORIS {
@@ -245,15 +326,18 @@ async fn slowloris(addr: SocketAddr) -> SlowlorisFacts {
             }
         });
     }
-    let (mut first, mut last) = (f64::INFINITY, 0.0f64);
+    let all_open = start.elapsed().as_secs_f64();
+    let (mut first, mut last, mut first_close) = (f64::INFINITY, 0.0f64, f64::INFINITY);
     while let Some(closed) = waiting.join_next().await {
         if let Ok(Some(after)) = closed {
             facts.closed += 1;
             first = first.min(after);
             last = last.max(after);
+            first_close = first_close.min(start.elapsed().as_secs_f64());
         }
     }
     facts.closed_after_s = (first, last);
+    facts.stages_s = (all_open, first_close);
     facts
 }
 
@@ -448,8 +532,9 @@ async fn slow_reader_facts(
     facts
 }
 
-/// Start the chat server in a child process and measure every phase, [`ROUNDS`] times.
-pub fn run() -> std::io::Result<AttackReport> {
+/// Start the chat server in a child process and measure every phase in rounds, until
+/// `quiet_rounds` were quiet or after three times as many rounds.
+pub fn run(quiet_rounds: usize) -> std::io::Result<AttackReport> {
     let server = ChildServer::start(Kind::Chat)?;
     let addr = server.addr;
     // The good clients get a runtime (a thread) of their own: an attacker task can delay them
@@ -480,64 +565,108 @@ pub fn run() -> std::io::Result<AttackReport> {
         Ok::<_, std::io::Error>(clients)
     })?);
 
+    let sampler = Sampler {
+        rt: &good_rt,
+        good,
+        server: &server,
+    };
     let mut report = AttackReport::default();
-    let mut pooled: [Vec<f64>; 5] = Default::default();
+    // Samples of every round, and of the quiet ones; slowloris stages likewise.
+    let mut pooled: [[Vec<(f64, f64)>; 5]; 2] = Default::default();
+    let mut stages: [[Vec<(f64, f64)>; 3]; 2] = Default::default();
+    let wanted = quiet_rounds.max(1);
     report.slowloris.closed_after_s = (f64::INFINITY, 0.0);
     attack_rt.block_on(async {
-        for _ in 0..ROUNDS {
-            let mut round = [0.0; 5];
+        for _ in 0..wanted * MAX_ROUNDS_PER_QUIET {
+            let (mut round, mut other) = ([0.0; 5], [0.0; 5]);
+            let mut samples: [Vec<(f64, f64)>; 5] = Default::default();
+            let mut round_stages: [Vec<(f64, f64)>; 3] = Default::default();
             for (k, p) in Phase::ALL.into_iter().enumerate() {
-                let (mut samples, failed) = match p {
-                    Phase::Unloaded => {
-                        let (s, f, ()) = phase(&good_rt, &good, async {}).await;
-                        (s, f)
-                    }
+                let sampled = match p {
+                    Phase::Unloaded => sampler.phase(async {}).await.0,
                     Phase::Slowloris => {
-                        let (s, f, facts) = phase(&good_rt, &good, slowloris(addr)).await;
+                        let (sampled, facts) = sampler.phase(slowloris(addr)).await;
                         let all = &mut report.slowloris;
                         all.opened += facts.opened;
                         all.closed += facts.closed;
                         all.closed_after_s.0 = all.closed_after_s.0.min(facts.closed_after_s.0);
                         all.closed_after_s.1 = all.closed_after_s.1.max(facts.closed_after_s.1);
-                        (s, f)
+                        for &s in &sampled.samples {
+                            let (open, closing) = facts.stages_s;
+                            round_stages[usize::from(s.1 >= open) + usize::from(s.1 >= closing)]
+                                .push(s);
+                        }
+                        sampled
                     }
                     Phase::Flood => {
-                        let (s, f, facts) = phase(&good_rt, &good, flood(addr)).await;
+                        let (sampled, facts) = sampler.phase(flood(addr)).await;
                         report.floods.push(facts);
-                        (s, f)
+                        sampled
                     }
                     Phase::BusyRoom => {
                         let mut room = BusyRoom::open(addr).await?;
-                        let (s, f, _) = phase(&good_rt, &good, room.talk()).await;
+                        let (sampled, _) = sampler.phase(room.talk()).await;
                         report.busy_messages = room.sent.load(Ordering::Relaxed);
                         room.close().await;
-                        (s, f)
+                        sampled
                     }
                     Phase::SlowReader => {
                         let slow = slow_reader(addr).await?;
                         let mut room = BusyRoom::open(addr).await?;
-                        let (s, f, began) = phase(&good_rt, &good, room.talk()).await;
+                        let (sampled, began) = sampler.phase(room.talk()).await;
                         let facts = slow_reader_facts(&mut room, began, slow).await;
                         report.slow_readers.push(facts);
                         room.close().await;
-                        (s, f)
+                        sampled
                     }
                 };
-                report.failed_requests += failed;
-                round[k] = p99(&mut samples);
-                pooled[k].append(&mut samples);
+                report.phase_s[k] += sampled.wall_s;
+                report.server_cpu_s[k] += sampled.server_cpu_s;
+                report.bench_cpu_s[k] += sampled.bench_cpu_s;
+                report.other_cpu_s[k] += sampled.other_cpu_s;
+                other[k] = 100.0 * sampled.other_cpu_s / sampled.wall_s;
+                report.failed_requests += sampled.failed;
+                round[k] = p99(&sampled.samples);
+                samples[k] = sampled.samples;
                 // Let the server finish closing this phase's connections before the next.
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
+            let quiet = other.iter().all(|&o| o < QUIET_OTHER_CPU_PCT);
+            for (k, s) in samples.into_iter().enumerate() {
+                if quiet {
+                    pooled[1][k].extend_from_slice(&s);
+                }
+                pooled[0][k].extend(s);
+            }
+            for (k, s) in round_stages.into_iter().enumerate() {
+                if quiet {
+                    stages[1][k].extend_from_slice(&s);
+                }
+                stages[0][k].extend(s);
+            }
             report.round_p99_us.push(round);
+            report.round_other_cpu_pct.push(other);
+            report.round_quiet.push(quiet);
+            if report.round_quiet.iter().filter(|q| **q).count() >= wanted {
+                break;
+            }
         }
         Ok::<_, std::io::Error>(())
     })?;
-    for (k, samples) in pooled.iter_mut().enumerate() {
-        report.samples[k] = samples.len();
-        report.p99_us[k] = p99(samples);
+    let [all, quiet] = &pooled;
+    for (k, (all, quiet)) in all.iter().zip(quiet).enumerate() {
+        (report.samples[k], report.p99_us[k]) = (all.len(), p99(all));
+        (report.quiet_samples[k], report.quiet_p99_us[k]) = (quiet.len(), p99(quiet));
     }
-    drop(good);
+    let stages = if stages[1][0].is_empty() {
+        &stages[0]
+    } else {
+        &stages[1]
+    };
+    for (k, stage) in stages.iter().enumerate() {
+        report.slowloris_stage_p99_us[k] = p99(stage);
+    }
+    drop(sampler);
     drop(server);
     Ok(report)
 }

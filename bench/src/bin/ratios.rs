@@ -22,43 +22,95 @@ const MODES: &[&str] = &[
 ];
 
 /// The chat (in a child process) under slowloris, flood and slow-reader attacks, each alone:
-/// others' p99 against an unloaded run, interleaved in rounds.
+/// others' p99 against an unloaded run, interleaved in rounds until `ratios attack [ROUNDS]`
+/// (default 3) of them were quiet (other processes left the CPU alone).
 fn attack_mode() -> std::io::Result<serde_json::Value> {
-    use protocol_bench::attack::Phase;
-    let r = protocol_bench::attack::run()?;
-    let p99 = |p: Phase| r.p99_us[p as usize];
-    let ratio = |p: Phase| round(p99(p) / p99(Phase::Unloaded));
-    for (i, round_p99) in r.round_p99_us.iter().enumerate() {
+    use protocol_bench::attack::{Phase, ROUNDS};
+    let rounds = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(ROUNDS);
+    let r = protocol_bench::attack::run(rounds)?;
+    for (i, (round_p99, other)) in r
+        .round_p99_us
+        .iter()
+        .zip(&r.round_other_cpu_pct)
+        .enumerate()
+    {
         let line: Vec<String> = Phase::ALL
             .iter()
-            .map(|p| format!("{} {:.0}", p.name(), round_p99[*p as usize]))
+            .map(|p| {
+                let k = *p as usize;
+                format!("{} {:.0} ({:.0}%)", p.name(), round_p99[k], other[k])
+            })
             .collect();
-        println!("round {}: p99 us: {}", i + 1, line.join(", "));
+        let quiet = if r.round_quiet[i] { "quiet" } else { "noisy" };
+        println!(
+            "round {} ({quiet}): p99 us (other processes' CPU): {}",
+            i + 1,
+            line.join(", ")
+        );
     }
     println!("{r:?}");
+    let quiet_rounds = r.round_quiet.iter().filter(|q| **q).count();
+    // The headline is the quiet rounds; without any, every round (and "quiet_rounds": 0 says so).
+    let (p99_us, samples) = if quiet_rounds > 0 {
+        (&r.quiet_p99_us, &r.quiet_samples)
+    } else {
+        (&r.p99_us, &r.samples)
+    };
+    let unloaded = Phase::Unloaded as usize;
     let floods = &r.floods;
     let slow = &r.slow_readers;
     let mut json = serde_json::json!({
         "bench": "attack",
         "rounds": r.round_p99_us.len(),
-        "samples_per_phase": r.samples.iter().min(),
+        "quiet_rounds": quiet_rounds,
+        "samples_per_phase": samples.iter().min(),
         "failed_requests": r.failed_requests,
     });
     for p in Phase::ALL {
-        json[format!("{}_p99_us", p.name())] = p99(p).round().into();
+        let k = p as usize;
+        json[format!("{}_p99_us", p.name())] = p99_us[k].round().into();
         if p != Phase::Unloaded {
-            json[format!("{}_ratio", p.name())] = ratio(p).into();
+            json[format!("{}_ratio", p.name())] = round(p99_us[k] / p99_us[unloaded]).into();
+            json[format!("{}_ratio_all_rounds", p.name())] =
+                round(r.p99_us[k] / r.p99_us[unloaded]).into();
             // Each round against its own unloaded phase: how steady the ratio is.
             json[format!("{}_round_ratios", p.name())] = r
                 .round_p99_us
                 .iter()
-                .map(|q| round(q[p as usize] / q[Phase::Unloaded as usize]))
+                .map(|q| round(q[k] / q[unloaded]))
                 .collect::<Vec<_>>()
                 .into();
         }
     }
     json["slow_reader_vs_busy_baseline"] =
-        round(p99(Phase::SlowReader) / p99(Phase::BusyRoom)).into();
+        round(p99_us[Phase::SlowReader as usize] / p99_us[Phase::BusyRoom as usize]).into();
+    // What each phase cost: CPU used over wall time (100 = one core) by the server, by this
+    // process, and by everything else on the machine (the noise the ratios are exposed to).
+    for (key, cpu) in [
+        ("server_cpu_pct", &r.server_cpu_s),
+        ("bench_cpu_pct", &r.bench_cpu_s),
+        ("other_cpu_pct", &r.other_cpu_s),
+    ] {
+        json[key] = Phase::ALL
+            .iter()
+            .map(|p| {
+                let k = *p as usize;
+                (
+                    p.name().to_owned(),
+                    (100.0 * cpu[k] / r.phase_s[k]).round().into(),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    json["slowloris_stage_p99_us"] = serde_json::json!({
+        "opening": r.slowloris_stage_p99_us[0].round(),
+        "holding": r.slowloris_stage_p99_us[1].round(),
+        "closing": r.slowloris_stage_p99_us[2].round(),
+    });
     json["slowloris_opened"] = r.slowloris.opened.into();
     json["slowloris_closed"] = r.slowloris.closed.into();
     json["slowloris_closed_after_s"] = serde_json::json!([
