@@ -37,6 +37,8 @@ pub enum Kind {
     RawTuned,
     /// Ours: `WsServer` with the echo frame handler.
     Ours,
+    /// The chat example with default limits and a 2 s handshake timeout (the attack bench).
+    Chat,
 }
 
 impl Kind {
@@ -46,6 +48,7 @@ impl Kind {
             "raw-default" => Some(Kind::RawDefault),
             "raw-tuned" => Some(Kind::RawTuned),
             "ours" => Some(Kind::Ours),
+            "chat" => Some(Kind::Chat),
             _ => None,
         }
     }
@@ -55,6 +58,7 @@ impl Kind {
             Kind::RawDefault => "raw-default",
             Kind::RawTuned => "raw-tuned",
             Kind::Ours => "ours",
+            Kind::Chat => "chat",
         }
     }
 }
@@ -81,6 +85,13 @@ pub async fn serve(kind: Kind) -> std::io::Result<()> {
                 })
                 .build();
             server.serve(listener).await
+        }
+        Kind::Chat => {
+            chat_example::server_builder(chat_example::Chat::default(), chat_example::hub())
+                .with_limits(|l| l.handshake_timeout = crate::attack::HANDSHAKE_TIMEOUT)
+                .build()
+                .serve(listener)
+                .await
         }
         Kind::RawDefault | Kind::RawTuned => loop {
             let (stream, _) = listener.accept().await?;
@@ -154,6 +165,53 @@ impl ChildServer {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .map_or(0, |kb| kb * 1024)
     }
+}
+
+impl ChildServer {
+    /// CPU time the server process has used (user + system), in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
+    }
+}
+
+/// CPU time (user + system) of a process from its `/proc/PID/stat`, in seconds.
+pub fn cpu_seconds(stat_path: &str) -> f64 {
+    let stat = std::fs::read_to_string(stat_path).unwrap_or_default();
+    // The command name may hold spaces: fields are counted after its closing parenthesis, where
+    // utime and stime are the 12th and 13th (fields 14 and 15 of proc(5)).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().filter_map(|t| t.parse::<u64>().ok()).sum());
+    // USER_HZ is 100 on Linux whatever the kernel's tick rate.
+    ticks as f64 / 100.0
+}
+
+/// CPU time the whole machine spent busy (all cores, everything but idle and iowait), in
+/// seconds: what other processes used is this minus ours.
+pub fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let busy: u64 = ticks
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    busy as f64 / 100.0
 }
 
 impl Drop for ChildServer {

@@ -23,6 +23,8 @@ use crate::hub::Hub;
 #[non_exhaustive]
 pub struct Limits {
     /// Time a client has to complete the HTTP upgrade (slowloris protection). Default 5 s.
+    /// Each connection gets between 90% and all of it, spread by its port, so that connections
+    /// opened together (a slowloris burst) are not all dropped in the same instant.
     pub handshake_timeout: Duration,
     /// Handshakes in progress at once; further connections are dropped. Default 1024.
     pub max_pending_handshakes: usize,
@@ -316,6 +318,16 @@ fn reject(status: u16, reason: &str) -> ErrorResponse {
     resp
 }
 
+/// One connection's handshake deadline: the limit minus up to a tenth of it, chosen by the peer's
+/// port. Connections that arrive together would otherwise all time out in the same timer tick,
+/// and their closes (each a FIN through the kernel and a wakeup of the peer) would hold both
+/// workers for milliseconds at once.
+fn handshake_deadline(limit: Duration, peer: SocketAddr) -> Duration {
+    // Fibonacci hashing spreads consecutive ports over 0..1024.
+    let spread = u64::from(peer.port()).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54;
+    limit - limit / 10 * spread as u32 / 1024
+}
+
 /// Is this request's Origin acceptable: absent, same as Host, or allowed?
 fn origin_allowed(req: &Request, allowed: &[String]) -> bool {
     let Some(origin) = req.headers().get("origin").and_then(|o| o.to_str().ok()) else {
@@ -448,7 +460,8 @@ impl<F: FrameHandler> WsServer<F> {
             callback,
             Some(s.limits.websocket_config()),
         );
-        let ws = match tokio::time::timeout(s.limits.handshake_timeout, handshake).await {
+        let deadline = handshake_deadline(s.limits.handshake_timeout, peer);
+        let ws = match tokio::time::timeout(deadline, handshake).await {
             Ok(Ok(ws)) => ws,
             Ok(Err(e)) => {
                 tracing::debug!(%peer, error = %e, "handshake failed");
@@ -500,6 +513,17 @@ mod tests {
                 Some(limits.websocket_config()),
             );
         }
+    }
+
+    #[test]
+    fn handshake_deadlines_spread_over_the_last_tenth() {
+        let limit = Duration::from_secs(5);
+        let deadlines: Vec<Duration> = (40_000..40_050)
+            .map(|port| handshake_deadline(limit, SocketAddr::from(([127, 0, 0, 1], port))))
+            .collect();
+        assert!(deadlines.iter().all(|d| *d <= limit && *d > limit * 9 / 10));
+        let (min, max) = (deadlines.iter().min(), deadlines.iter().max());
+        assert!(max.zip(min).is_some_and(|(a, b)| *a - *b > limit / 20));
     }
 
     #[test]

@@ -22,20 +22,132 @@ const MODES: &[&str] = &[
     "fanout",
 ];
 
-/// The chat under slowloris, flood and slow-reader attacks: others' p99 against unloaded.
+/// The chat (in a child process) under slowloris, flood and slow-reader attacks, each alone:
+/// others' p99 against an unloaded run, interleaved in rounds until `ratios attack [ROUNDS]`
+/// (default 3) of them were quiet (other processes left the CPU alone).
 fn attack_mode() -> std::io::Result<serde_json::Value> {
-    let r = runtime().block_on(protocol_bench::attack::run())?;
+    use protocol_bench::attack::{Phase, ROUNDS};
+    let rounds = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(ROUNDS);
+    let r = protocol_bench::attack::run(rounds)?;
+    for (i, (round_p99, other)) in r
+        .round_p99_us
+        .iter()
+        .zip(&r.round_other_cpu_pct)
+        .enumerate()
+    {
+        let line: Vec<String> = Phase::ALL
+            .iter()
+            .map(|p| {
+                let k = *p as usize;
+                format!("{} {:.0} ({:.0}%)", p.name(), round_p99[k], other[k])
+            })
+            .collect();
+        let quiet = if r.round_quiet[i] { "quiet" } else { "noisy" };
+        println!(
+            "round {} ({quiet}): p99 us (other processes' CPU): {}",
+            i + 1,
+            line.join(", ")
+        );
+    }
     println!("{r:?}");
-    Ok(serde_json::json!({
+    let quiet_rounds = r.round_quiet.iter().filter(|q| **q).count();
+    // The headline is the quiet rounds; without any, every round (and "quiet_rounds": 0 says so).
+    let (p99_us, samples) = if quiet_rounds > 0 {
+        (&r.quiet_p99_us, &r.quiet_samples)
+    } else {
+        (&r.p99_us, &r.samples)
+    };
+    let unloaded = Phase::Unloaded as usize;
+    let floods = &r.floods;
+    let slow = &r.slow_readers;
+    let mut json = serde_json::json!({
         "bench": "attack",
-        "unloaded_p99_us": r.unloaded_p99_us.round(),
-        "loaded_p99_us": r.loaded_p99_us.round(),
-        "p99_ratio": round(r.loaded_p99_us / r.unloaded_p99_us),
-        "slowloris_closed": r.slowloris_closed,
-        "flood_cut_off": r.flood_cut_off,
-        "slow_reader_cut_off": r.slow_reader_cut_off,
-        "busy_messages": r.busy_messages,
-    }))
+        "rounds": r.round_p99_us.len(),
+        "quiet_rounds": quiet_rounds,
+        "samples_per_phase": samples.iter().min(),
+        "failed_requests": r.failed_requests,
+    });
+    for p in Phase::ALL {
+        let k = p as usize;
+        json[format!("{}_p99_us", p.name())] = p99_us[k].round().into();
+        if p != Phase::Unloaded {
+            json[format!("{}_ratio", p.name())] = round(p99_us[k] / p99_us[unloaded]).into();
+            json[format!("{}_ratio_all_rounds", p.name())] =
+                round(r.p99_us[k] / r.p99_us[unloaded]).into();
+            // Each round against its own unloaded phase: how steady the ratio is.
+            json[format!("{}_round_ratios", p.name())] = r
+                .round_p99_us
+                .iter()
+                .map(|q| round(q[k] / q[unloaded]))
+                .collect::<Vec<_>>()
+                .into();
+        }
+    }
+    json["slow_reader_vs_busy_baseline"] =
+        round(p99_us[Phase::SlowReader as usize] / p99_us[Phase::BusyRoom as usize]).into();
+    // What each phase cost: CPU used over wall time (100 = one core) by the server, by this
+    // process, and by everything else on the machine (the noise the ratios are exposed to).
+    for (key, cpu) in [
+        ("server_cpu_pct", &r.server_cpu_s),
+        ("bench_cpu_pct", &r.bench_cpu_s),
+        ("other_cpu_pct", &r.other_cpu_s),
+    ] {
+        json[key] = Phase::ALL
+            .iter()
+            .map(|p| {
+                let k = *p as usize;
+                (
+                    p.name().to_owned(),
+                    (100.0 * cpu[k] / r.phase_s[k]).round().into(),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    json["slowloris_stage_p99_us"] = serde_json::json!({
+        "opening": r.slowloris_stage_p99_us[0].round(),
+        "holding": r.slowloris_stage_p99_us[1].round(),
+        "closing": r.slowloris_stage_p99_us[2].round(),
+    });
+    json["slowloris_opened"] = r.slowloris.opened.into();
+    json["slowloris_closed"] = r.slowloris.closed.into();
+    json["slowloris_closed_after_s"] = serde_json::json!([
+        round(r.slowloris.closed_after_s.0),
+        round(r.slowloris.closed_after_s.1)
+    ]);
+    json["flood_sent"] = floods.iter().map(|f| f.sent).collect::<Vec<_>>().into();
+    json["flood_answered"] = floods.iter().map(|f| f.answered).collect::<Vec<_>>().into();
+    json["flood_rate_limited"] = floods
+        .iter()
+        .map(|f| f.rate_limited)
+        .collect::<Vec<_>>()
+        .into();
+    json["flood_close_codes"] = floods
+        .iter()
+        .map(|f| f.close_code)
+        .collect::<Vec<_>>()
+        .into();
+    json["flood_cut_off_ms"] = floods
+        .iter()
+        .map(|f| f.cut_off_ms.round())
+        .collect::<Vec<_>>()
+        .into();
+    json["busy_messages"] = r.busy_messages.into();
+    json["slow_reader_messages_until_cut_off"] = slow
+        .iter()
+        .map(|s| s.messages_until_cut_off)
+        .collect::<Vec<_>>()
+        .into();
+    json["slow_reader_cut_off_ms"] = slow
+        .iter()
+        .map(|s| s.cut_off_ms.round())
+        .collect::<Vec<_>>()
+        .into();
+    json["slow_reader_close_codes"] = slow.iter().map(|s| s.close_code).collect::<Vec<_>>().into();
+    Ok(json)
 }
 
 /// A room of 2,000 split over two nodes sharing a real Redis, against one node in memory.
