@@ -94,6 +94,17 @@ pub trait LocalDelivery: Send + Sync {
     fn presence(&self, room: &str, identity: &str, online: bool) {
         let _ = (room, identity, online);
     }
+
+    /// Whether `identity` has a connection on this node now.
+    fn is_online(&self, identity: &str) -> bool {
+        let _ = identity;
+        false
+    }
+
+    /// The identities with a connection on this node now.
+    fn online(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Fan-out and room membership across nodes.
@@ -113,6 +124,17 @@ pub trait Broker: Send + Sync + 'static {
     }
     /// Deliver `frame` to `target` on every node, this one included (through `local`).
     fn publish(&self, target: Target, frame: Utf8Bytes, local: &dyn LocalDelivery);
+    /// `identity`'s first connection on this node opened, or its last one closed. Must not
+    /// block: a broker that shares who is online records it in the background (asking
+    /// [`LocalDelivery::is_online`] then, so events out of order do not matter).
+    fn identity_changed(&self, identity: &Arc<str>) {
+        let _ = identity;
+    }
+    /// The identities with a connection on any node, sorted; `None` when the broker knows only
+    /// this node (the hub then answers from its registry).
+    fn online(&self) -> BoxFuture<'_, Option<Vec<String>>> {
+        Box::pin(async { None })
+    }
     /// Record that `identity` is now in `room`; whether it was not before, and the members.
     fn join<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, Joined>;
     /// Record that `identity` left `room`; whether it was in it.
@@ -368,6 +390,15 @@ impl<Out: Protocol> LocalDelivery for WeakHub<Out> {
             hub.presence(room, &Arc::from(identity), online, 0);
         }
     }
+
+    fn is_online(&self, identity: &str) -> bool {
+        self.hub()
+            .is_some_and(|hub| hub.identity_connection_count(identity) > 0)
+    }
+
+    fn online(&self) -> Vec<String> {
+        self.hub().map(|hub| hub.online()).unwrap_or_default()
+    }
 }
 
 impl<Out: Protocol> Default for HubBuilder<Out> {
@@ -411,9 +442,14 @@ impl<Out: Protocol> Hub<Out> {
         });
         let mut reg = self.registry();
         reg.conns.insert(id, Arc::clone(&entry));
-        reg.identities.entry(identity).or_default().push(id);
+        let conns = reg.identities.entry(Arc::clone(&identity)).or_default();
+        conns.push(id);
+        let first = conns.len() == 1;
         self.inner.count.send_replace(reg.conns.len());
         drop(reg);
+        if first {
+            self.inner.broker.identity_changed(&identity);
+        }
         self.inner
             .stats
             .connections_opened
@@ -435,11 +471,13 @@ impl<Out: Protocol> Hub<Out> {
             self.leave_conn(id, &room).await;
         }
         let mut reg = self.registry();
+        let mut gone = None;
         if let Some(entry) = reg.conns.remove(&id) {
             if let Some(list) = reg.identities.get_mut(&entry.identity) {
                 list.retain(|c| *c != id);
                 if list.is_empty() {
                     reg.identities.remove(&entry.identity);
+                    gone = Some(Arc::clone(&entry.identity));
                 }
             }
             // The connection's writer sends what is queued and the close frame.
@@ -451,6 +489,10 @@ impl<Out: Protocol> Hub<Out> {
         }
         reg.conn_rooms.remove(&id);
         self.inner.count.send_replace(reg.conns.len());
+        drop(reg);
+        if let Some(identity) = gone {
+            self.inner.broker.identity_changed(&identity);
+        }
     }
 
     /// Watch the number of live connections (tests wait on it instead of sleeping).
@@ -499,7 +541,16 @@ impl<Out: Protocol> Hub<Out> {
         self.registry().identities.get(identity).map_or(0, Vec::len)
     }
 
-    /// Identities with at least one live connection, sorted.
+    /// Identities with a connection on any node, sorted: through the broker when it shares
+    /// who is online (Redis), else the same as [`Hub::online`].
+    pub async fn online_everywhere(&self) -> Vec<String> {
+        match self.inner.broker.online().await {
+            Some(all) => all,
+            None => self.online(),
+        }
+    }
+
+    /// Identities with at least one live connection on this node, sorted.
     pub fn online(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .registry()
@@ -768,6 +819,14 @@ impl<Out: Protocol> LocalDelivery for Hub<Out> {
 
     fn presence(&self, room: &str, identity: &str, online: bool) {
         Hub::presence(self, room, &Arc::from(identity), online, 0);
+    }
+
+    fn is_online(&self, identity: &str) -> bool {
+        self.identity_connection_count(identity) > 0
+    }
+
+    fn online(&self) -> Vec<String> {
+        Hub::online(self)
     }
 }
 

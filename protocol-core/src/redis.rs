@@ -13,6 +13,8 @@
 //!   holding it`; `{prefix}:node:{node}` is the set of `(room, identity)` a node holds. Joins and
 //!   leaves are Lua scripts, so "first connection on any node" and "last connection on all nodes"
 //!   are decided atomically in Redis.
+//! - **Who is online.** `{prefix}:online:{node}` is the set of identities connected to a node;
+//!   [`Hub::online_everywhere`](crate::Hub::online_everywhere) is their union.
 //! - **Liveness.** Each node refreshes `{prefix}:alive:{node}` (a key with a TTL of two thirds
 //!   of [`RedisConfig::dead_node_after`]) and sweeps the other nodes as often: the first node to
 //!   find a dead node's key expired removes its members and sends the offline presence, within
@@ -42,7 +44,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -182,6 +184,8 @@ struct Keys {
     channel: String,
     nodes: String,
     alive: String,
+    /// The identities connected to this node.
+    online: String,
 }
 
 struct Shared {
@@ -205,6 +209,9 @@ struct Shared {
     healthy: AtomicBool,
     /// A resync failed: the liveness task tries again at its next tick.
     needs_resync: AtomicBool,
+    /// Identities whose first connection opened or last one closed, not written yet.
+    online_dirty: Mutex<HashSet<Arc<str>>>,
+    online_wake: tokio::sync::Notify,
     /// The Redis server's run id when last seen: a new one means it restarted and lost state.
     run_id: Mutex<Option<String>>,
     counters: Counters,
@@ -281,6 +288,7 @@ for _, e in ipairs(redis.call('SMEMBERS', nk)) do
   end
 end
 redis.call('DEL', nk)
+redis.call('DEL', p .. ':online:' .. node)
 redis.call('SREM', p .. ':nodes', node)
 return gone
 ";
@@ -335,6 +343,7 @@ impl RedisBroker {
             channel: format!("{p}:bus"),
             nodes: format!("{p}:nodes"),
             alive: format!("{p}:alive:{node}"),
+            online: format!("{p}:online:{node}"),
         };
         pubsub.subscribe(&keys.channel).await.map_err(err)?;
         let (queue, rx) = mpsc::unbounded_channel();
@@ -353,6 +362,8 @@ impl RedisBroker {
             local: OnceLock::new(),
             healthy: AtomicBool::new(true),
             needs_resync: AtomicBool::new(false),
+            online_dirty: Mutex::new(HashSet::new()),
+            online_wake: tokio::sync::Notify::new(),
             run_id: Mutex::new(None),
             counters: Counters::default(),
             scripts: Scripts::new(),
@@ -365,6 +376,7 @@ impl RedisBroker {
             tokio::spawn(Arc::clone(&shared).publisher(rx)).abort_handle(),
             tokio::spawn(Arc::clone(&shared).subscriber(pubsub)).abort_handle(),
             tokio::spawn(Arc::clone(&shared).liveness()).abort_handle(),
+            tokio::spawn(Arc::clone(&shared).online_writer()).abort_handle(),
         ];
         tracing::info!(url = %shared.config.url, node = %shared.node, "connected to Redis");
         Ok(RedisBroker { shared, tasks })
@@ -699,6 +711,34 @@ impl Shared {
         }
     }
 
+    /// Records in `{prefix}:online:{node}` whether each changed identity is connected here,
+    /// asking the hub at the time of writing (so changes out of order cannot leave it wrong).
+    async fn online_writer(self: Arc<Self>) {
+        loop {
+            self.online_wake.notified().await;
+            let changed: Vec<Arc<str>> = lock(&self.online_dirty).drain().collect();
+            let Some(local) = self.local() else { continue };
+            let _shared = self.membership.read().await;
+            let mut pipe = ::redis::pipe();
+            for identity in &changed {
+                let cmd = if local.is_online(identity) {
+                    "SADD"
+                } else {
+                    "SREM"
+                };
+                pipe.cmd(cmd)
+                    .arg(&self.keys.online)
+                    .arg(identity.as_ref())
+                    .ignore();
+            }
+            if let Err(e) = pipe.query_async::<()>(&mut self.conn.clone()).await {
+                // The resync after the outage writes the whole set again.
+                self.needs_resync.store(true, Ordering::Relaxed);
+                self.unhealthy("online", &e);
+            }
+        }
+    }
+
     /// Refreshes this node's liveness and reaps dead nodes, every sixth of `dead_node_after`.
     async fn liveness(self: Arc<Self>) {
         let mut tick = tokio::time::interval(self.config.dead_node_after / 6);
@@ -762,6 +802,15 @@ impl Shared {
             let run_id = self.server_run_id().await?;
             let restarted = lock(&self.run_id).replace(run_id.clone()) != Some(run_id);
             self.refresh().await?;
+            if let Some(local) = self.local() {
+                let mut pipe = ::redis::pipe();
+                pipe.atomic().del(&self.keys.online).ignore();
+                let online = local.online();
+                if !online.is_empty() {
+                    pipe.sadd(&self.keys.online, online).ignore();
+                }
+                pipe.query_async::<()>(&mut self.conn.clone()).await?;
+            }
             let held = lock(&self.held).clone();
             for (room, identity) in &held {
                 let (first, _, _): (i64, Vec<String>, u64) = self
@@ -842,6 +891,40 @@ impl Broker for RedisBroker {
 
     fn node_id(&self) -> &str {
         &self.shared.node
+    }
+
+    fn identity_changed(&self, identity: &Arc<str>) {
+        lock(&self.shared.online_dirty).insert(Arc::clone(identity));
+        self.shared.online_wake.notify_one();
+    }
+
+    fn online(&self) -> BoxFuture<'_, Option<Vec<String>>> {
+        let s = &self.shared;
+        Box::pin(async move {
+            let result: Result<Vec<String>, ::redis::RedisError> = async {
+                let nodes: Vec<String> = s.conn.clone().smembers(&s.keys.nodes).await?;
+                let keys: Vec<String> = nodes
+                    .iter()
+                    .map(|n| format!("{}:online:{n}", s.config.prefix))
+                    .collect();
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                s.conn.clone().sunion(keys).await
+            }
+            .await;
+            match result {
+                Ok(mut all) => {
+                    s.healthy_again();
+                    all.sort_unstable();
+                    Some(all)
+                }
+                Err(e) => {
+                    s.unhealthy("online", &e);
+                    None
+                }
+            }
+        })
     }
 
     fn publish(&self, target: Target, frame: Utf8Bytes, local: &dyn LocalDelivery) {

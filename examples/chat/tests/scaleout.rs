@@ -231,6 +231,7 @@ async fn delivery_resumes_after_a_redis_restart_and_membership_is_restored() {
     let mut carol = n1.connect_as("carol").await;
     join_until_members(&mut carol, "general", &["alice", "bob", "carol"]).await;
     assert!(b1.stats().resyncs >= 1);
+    online_becomes(&n2, &["alice", "bob", "carol"]).await;
     // Nobody went offline, so nobody is announced online again.
     refute_push!(alice, ServerMsg::Presence { user, .. } if user == "bob");
 }
@@ -340,4 +341,43 @@ async fn a_node_that_leaves_cleanly_sends_offline_presence_at_once() {
     let mut carol = n1.connect_as("carol").await;
     assert_eq!(join(&mut carol, "general").await, ["alice", "carol"]);
     drop(n2);
+}
+
+/// Poll `hub.online_everywhere()` until it is `expected`; bounded.
+async fn online_becomes(node: &Node, expected: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let online = node.hub().online_everywhere().await;
+        if online == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "online everywhere: {online:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_is_online_is_shared_across_nodes() {
+    let redis = redis();
+    let (n1, _b1) = node(&redis).await;
+    let (n2, b2) = node(&redis).await;
+    let alice = n1.connect_as("alice").await;
+    let alice_phone = n2.connect_as("alice").await;
+    let bob = n2.connect_as("bob").await;
+    online_becomes(&n1, &["alice", "bob"]).await;
+    online_becomes(&n2, &["alice", "bob"]).await;
+    assert_eq!(n1.hub().online(), ["alice"], "online() is this node only");
+    // alice closes her laptop: still online through her phone on the other node.
+    alice.close().await;
+    n1.wait_for_connections(0).await;
+    online_becomes(&n1, &["alice", "bob"]).await;
+    alice_phone.close().await;
+    online_becomes(&n1, &["bob"]).await;
+    // Node 2 dies: bob is gone once it is reaped.
+    b2.simulate_crash();
+    online_becomes(&n1, &[]).await;
+    drop(bob);
 }
