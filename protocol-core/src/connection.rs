@@ -254,6 +254,10 @@ pub(crate) async fn run<S, F>(
                         break;
                     }
                 }
+                () = entry.outbox.closing() => {
+                    // A slow consumer (its queue overflowed) or a close asked for elsewhere.
+                    break;
+                }
                 _ = check.tick() => {
                     if last_seen.elapsed() > limits.heartbeat_timeout {
                         close(1001, "ping timeout: no pong received");

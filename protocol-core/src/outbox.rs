@@ -52,6 +52,9 @@ struct State {
 pub(crate) struct Outbox {
     state: Mutex<State>,
     notify: Notify,
+    /// Signals the connection's reader that a close was requested (a slow consumer, say), so it
+    /// stops at once rather than at its next periodic check. Only the reader waits on it.
+    closing: Notify,
     capacity: usize,
     policy: SlowConsumerPolicy,
     dropped: AtomicU64,
@@ -66,6 +69,7 @@ impl Outbox {
                 closed: false,
             }),
             notify: Notify::new(),
+            closing: Notify::new(),
             capacity: capacity.max(1),
             policy,
             dropped: AtomicU64::new(0),
@@ -92,6 +96,7 @@ impl Outbox {
                     st.queue.clear();
                     drop(st);
                     self.notify.notify_one();
+                    self.closing.notify_one();
                     return Err(SendError::SlowConsumer);
                 }
                 SlowConsumerPolicy::DropOldest => {
@@ -122,6 +127,7 @@ impl Outbox {
         }
         drop(st);
         self.notify.notify_one();
+        self.closing.notify_one();
     }
 
     /// No more frames will be taken (the writer is gone).
@@ -131,6 +137,13 @@ impl Outbox {
         st.queue.clear();
         drop(st);
         self.notify.notify_one();
+        self.closing.notify_one();
+    }
+
+    /// Completes once a close has been requested or the writer is gone (for the one reader of
+    /// this connection; a request made while it was not waiting is kept for it).
+    pub(crate) async fn closing(&self) {
+        self.closing.notified().await;
     }
 
     /// Whether a close was requested or the writer is gone.
