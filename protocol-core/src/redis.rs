@@ -270,12 +270,12 @@ end
 return 0
 ";
 
-/// ARGV: prefix, dead node. Does nothing if the node is alive (checked here, atomically with
-/// the cleanup, so a node that just came back keeps what it wrote). Returns the room and
-/// identity of every member that is now gone from its room, flattened.
+/// ARGV: prefix, dead node. Returns nil if the node is alive (checked here, atomically with
+/// the cleanup, so a node that just came back keeps what it wrote); else the room and identity
+/// of every member that is now gone from its room, flattened.
 const REAP_LUA: &str = r"
 local p, node = ARGV[1], ARGV[2]
-if redis.call('EXISTS', p .. ':alive:' .. node) == 1 then return {} end
+if redis.call('EXISTS', p .. ':alive:' .. node) == 1 then return false end
 local nk = p .. ':node:' .. node
 local gone = {}
 for _, e in ipairs(redis.call('SMEMBERS', nk)) do
@@ -419,6 +419,7 @@ impl RedisBroker {
         let _: Result<(), _> = conn.del(&s.keys.alive).await;
         match s.reap(&s.node).await {
             Ok(gone) => {
+                let gone = gone.unwrap_or_default();
                 lock(&s.held).clear();
                 if let Some(local) = s.local() {
                     for (room, identity) in gone {
@@ -599,17 +600,41 @@ impl Shared {
         Ok(old.is_none())
     }
 
-    /// Remove a dead node's memberships (nothing if it is alive); the members now gone.
-    async fn reap(&self, node: &str) -> Result<Vec<(String, String)>, ::redis::RedisError> {
-        let gone: Vec<String> = self
+    /// Remove a dead node's memberships; the members now gone, or `None` if it is alive.
+    async fn reap(&self, node: &str) -> Result<Option<Vec<(String, String)>>, ::redis::RedisError> {
+        let gone: Option<Vec<String>> = self
             .scripts
             .reap
             .arg(&self.config.prefix)
             .arg(node)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        let mut it = gone.into_iter();
-        Ok(std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect())
+        Ok(gone.map(|gone| {
+            let mut it = gone.into_iter();
+            std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
+        }))
+    }
+
+    /// Run the join script: (first on any node, members, membership version).
+    async fn join_script(
+        &self,
+        room: &str,
+        identity: &str,
+    ) -> Result<(i64, Vec<String>, u64), ::redis::RedisError> {
+        self.scripts
+            .join
+            .arg(&self.args(room, identity)[..])
+            .invoke_async(&mut self.conn.clone())
+            .await
+    }
+
+    /// Run the leave script: 1 when the identity left the room on all nodes.
+    async fn leave_script(&self, room: &str, identity: &str) -> Result<i64, ::redis::RedisError> {
+        self.scripts
+            .leave
+            .arg(&self.args(room, identity)[..])
+            .invoke_async(&mut self.conn.clone())
+            .await
     }
 
     fn local(&self) -> Option<&Arc<dyn LocalDelivery>> {
@@ -770,15 +795,9 @@ impl Shared {
     async fn sweep(&self) -> Result<(), ::redis::RedisError> {
         let nodes: Vec<String> = self.conn.clone().smembers(&self.keys.nodes).await?;
         for node in nodes.iter().filter(|n| **n != self.node) {
-            let alive: bool = self
-                .conn
-                .clone()
-                .exists(format!("{}:alive:{node}", self.config.prefix))
-                .await?;
-            if alive {
+            let Some(gone) = self.reap(node).await? else {
                 continue;
-            }
-            let gone = self.reap(node).await?;
+            };
             self.counters
                 .dead_nodes_cleaned
                 .fetch_add(1, Ordering::Relaxed);
@@ -813,12 +832,7 @@ impl Shared {
             }
             let held = lock(&self.held).clone();
             for (room, identity) in &held {
-                let (first, _, _): (i64, Vec<String>, u64) = self
-                    .scripts
-                    .join
-                    .arg(&self.args(room, identity)[..])
-                    .invoke_async(&mut self.conn.clone())
-                    .await?;
+                let (first, _, _) = self.join_script(room, identity).await?;
                 if first == 1
                     && !restarted
                     && let Some(local) = self.local()
@@ -838,12 +852,7 @@ impl Shared {
                 if held.contains(&(room.to_owned(), identity.to_owned())) {
                     continue;
                 }
-                let left: i64 = self
-                    .scripts
-                    .leave
-                    .arg(&self.args(room, identity)[..])
-                    .invoke_async(&mut self.conn.clone())
-                    .await?;
+                let left = self.leave_script(room, identity).await?;
                 if left == 1
                     && let Some(local) = self.local()
                 {
@@ -967,13 +976,7 @@ impl Broker for RedisBroker {
         Box::pin(async move {
             let _shared = s.membership.read().await;
             lock(&s.held).insert((room.to_owned(), identity.to_owned()));
-            let result: Result<(i64, Vec<String>, u64), _> = s
-                .scripts
-                .join
-                .arg(&s.args(room, identity)[..])
-                .invoke_async(&mut s.conn.clone())
-                .await;
-            match result {
+            match s.join_script(room, identity).await {
                 Ok((first, mut members, version)) => {
                     s.healthy_again();
                     members.sort_unstable();
@@ -1000,13 +1003,7 @@ impl Broker for RedisBroker {
         Box::pin(async move {
             let _shared = s.membership.read().await;
             lock(&s.held).remove(&(room.to_owned(), identity.to_owned()));
-            let result: Result<i64, _> = s
-                .scripts
-                .leave
-                .arg(&s.args(room, identity)[..])
-                .invoke_async(&mut s.conn.clone())
-                .await;
-            match result {
+            match s.leave_script(room, identity).await {
                 Ok(left) => {
                     s.healthy_again();
                     left == 1
