@@ -10,6 +10,7 @@ use protocol_core::testing::RedisServer;
 use protocol_core::{Broker, Hub, Inbox, Target};
 
 use crate::BroadcastMsg;
+use crate::net::room_members;
 
 /// The measurements of one run.
 #[derive(Debug)]
@@ -34,19 +35,6 @@ pub struct FanoutReport {
 
 fn hub(broker: Arc<dyn Broker>) -> Hub<BroadcastMsg> {
     Hub::builder().broker(broker).queue_capacity(4096).build()
-}
-
-async fn fill(
-    hub: &Hub<BroadcastMsg>,
-    members: std::ops::Range<usize>,
-) -> Vec<Inbox<BroadcastMsg>> {
-    let mut inboxes = Vec::new();
-    for i in members {
-        let (cx, inbox) = hub.attach(&format!("user{i}"));
-        cx.join("room").await;
-        inboxes.push(inbox);
-    }
-    inboxes
 }
 
 /// CPU time all threads of this process have used, in ns (`/proc/self/task/*/schedstat`).
@@ -141,10 +129,10 @@ pub async fn run(
     let (b1, b2) = (connect().await?, connect().await?);
     let n1 = hub(b1 as Arc<dyn Broker>);
     let n2 = hub(b2 as Arc<dyn Broker>);
-    let mut two = fill(&n1, 0..members / 2).await;
-    two.extend(fill(&n2, members / 2..members).await);
+    let mut two = room_members(&n1, 0..members / 2).await;
+    two.extend(room_members(&n2, members / 2..members).await);
     let single = hub(Arc::new(protocol_core::InMemoryBroker::default()));
-    let mut one = fill(&single, 0..members).await;
+    let mut one = room_members(&single, 0..members).await;
     // Presence and joins settle before counting.
     tokio::time::sleep(Duration::from_millis(200)).await;
 

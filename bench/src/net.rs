@@ -330,18 +330,27 @@ pub async fn echo_throughput(
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Attach `user{i}` for each `i` in `members` to `hub`, each joined to `"room"`; their inboxes.
+pub async fn room_members(
+    hub: &Hub<crate::BroadcastMsg>,
+    members: std::ops::Range<usize>,
+) -> Vec<protocol_core::Inbox<crate::BroadcastMsg>> {
+    let mut inboxes = Vec::with_capacity(members.len());
+    for i in members {
+        let (cx, inbox) = hub.attach(&format!("user{i}"));
+        cx.join("room").await;
+        inboxes.push(inbox);
+    }
+    inboxes
+}
+
 /// Nanoseconds per recipient of a room broadcast (encode once, share the bytes) on a hub with
 /// `members` attached connections.
 pub async fn broadcast_ns_per_recipient(members: usize, broadcasts: usize) -> f64 {
     let hub = Hub::<crate::BroadcastMsg>::builder()
         .queue_capacity(1024)
         .build();
-    let mut inboxes = Vec::with_capacity(members);
-    for i in 0..members {
-        let (cx, inbox) = hub.attach(&format!("user{i}"));
-        cx.join("room").await;
-        inboxes.push(inbox);
-    }
+    let mut inboxes = room_members(&hub, 0..members).await;
     let msg = crate::BroadcastMsg::Message {
         room: "room".into(),
         from: "alice".into(),
