@@ -338,7 +338,7 @@ pub async fn room_members(
     let mut inboxes = Vec::with_capacity(members.len());
     for i in members {
         let (cx, inbox) = hub.attach(&format!("user{i}"));
-        cx.join("room").await;
+        cx.join("room").await.expect("join the bench room");
         inboxes.push(inbox);
     }
     inboxes

@@ -30,6 +30,10 @@ use crate::outbox::Next;
 use crate::protocol::Protocol;
 use crate::server::{Limits, RunState};
 
+/// Close code when a connection's credential expired without being renewed (IANA's
+/// registered 3000, "Unauthorized").
+pub const TOKEN_EXPIRED: u16 = 3000;
+
 /// What a frame handler asks the connection to do with a frame it was given.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -261,6 +265,11 @@ pub(crate) async fn run<S, F>(
                 _ = check.tick() => {
                     if last_seen.elapsed() > limits.heartbeat_timeout {
                         close(1001, "ping timeout: no pong received");
+                        break;
+                    }
+                    let expires = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
+                    if expires != 0 && crate::hub::unix_ms(std::time::SystemTime::now()) >= expires {
+                        close(TOKEN_EXPIRED, "token expired: renew it before it expires");
                         break;
                     }
                     if entry.outbox.is_closing() {

@@ -2,7 +2,10 @@
 //! correlation id, and handles to answer, push and broadcast.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
+use crate::admit::Identity;
+use crate::error::{ErrorCode, ErrorReply};
 use crate::hub::{ConnEntry, ConnId, Hub, Joined, Target};
 use crate::outbox::SendError;
 use crate::protocol::Protocol;
@@ -64,6 +67,49 @@ impl<Out: Protocol> Context<Out> {
         Arc::clone(&self.conn.identity)
     }
 
+    /// When the connection's credential expires (the connection is closed with close code
+    /// [`TOKEN_EXPIRED`](crate::connection::TOKEN_EXPIRED) then, checked once a second).
+    pub fn expires(&self) -> Option<std::time::SystemTime> {
+        match self.conn.expires_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
+        }
+    }
+
+    /// Extend the connection with a fresh credential of the same identity (a refreshed token,
+    /// verified by the app, e.g. with `TokenAuth::verify`). A
+    /// credential for someone else is refused with `forbidden`.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use protocol_core::{Hub, Identity, Protocol};
+    ///
+    /// #[derive(Protocol)]
+    /// #[protocol(rename_all = "snake_case")]
+    /// enum ServerMsg { Pong }
+    ///
+    /// let (cx, _inbox) = Hub::<ServerMsg>::new().attach("alice");
+    /// let later = SystemTime::now() + Duration::from_secs(3600);
+    /// cx.renew(&Identity::new("alice").expires_at(later)).unwrap();
+    /// assert!(cx.expires().is_some());
+    /// assert_eq!(cx.renew(&Identity::new("bob")).unwrap_err().code(), "forbidden");
+    /// ```
+    pub fn renew(&self, identity: &Identity) -> Result<(), ErrorReply> {
+        if identity.name() != &*self.conn.identity {
+            return Err(ErrorReply::new(
+                ErrorCode::FORBIDDEN,
+                format!(
+                    "the credential is for {:?}, this connection is {:?}",
+                    identity.name(),
+                    &*self.conn.identity
+                ),
+            ));
+        }
+        let ms = identity.expires().map_or(0, crate::hub::unix_ms);
+        self.conn.expires_ms.store(ms, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// The connection's id.
     pub fn conn_id(&self) -> ConnId {
         self.conn.id
@@ -112,7 +158,8 @@ impl<Out: Protocol> Context<Out> {
     }
 
     /// Put this connection in a room (presence goes online when it is the identity's first).
-    pub async fn join(&self, room: &str) -> Joined {
+    /// Refused by the hub's limits and its join authorization: see [`Hub::join`].
+    pub async fn join(&self, room: &str) -> Result<Joined, ErrorReply> {
         self.hub.join(self.conn.id, room).await
     }
 

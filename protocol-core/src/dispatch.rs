@@ -195,6 +195,9 @@ pub async fn dispatch_frame<In: Dispatch<H>, H: ?Sized>(
             }
         }
         Ok(Frame { id, msg }) => {
+            if let Err(error) = cx.hub().authorize_message(cx.identity(), msg.type_name()) {
+                return Outcome::Error { id, error };
+            }
             let cx = cx.with_request_id(id);
             match In::dispatch(handler, &cx, msg).await {
                 Ok(Some(msg)) => Outcome::Reply { id, msg },

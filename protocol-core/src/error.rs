@@ -23,6 +23,10 @@ impl ErrorCode {
     pub const INTERNAL: &'static str = "internal_error";
     /// The request's deadline passed before its handler answered.
     pub const TIMEOUT: &'static str = "timeout";
+    /// The identity may not do this (join a private room, renew someone else's credential).
+    pub const FORBIDDEN: &'static str = "forbidden";
+    /// The connection is in as many rooms as it may be.
+    pub const TOO_MANY_ROOMS: &'static str = "too_many_rooms";
 }
 
 /// An error answer to a message: a stable machine-readable `code`, a human-readable `message`

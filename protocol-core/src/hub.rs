@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::codec::encode;
 use crate::context::Context;
+use crate::error::{ErrorCode, ErrorReply};
 use crate::outbox::{Outbox, SendError, SlowConsumerPolicy};
 use crate::protocol::Protocol;
 
@@ -195,6 +196,8 @@ impl Broker for InMemoryBroker {
 pub(crate) struct ConnEntry {
     pub(crate) id: ConnId,
     pub(crate) identity: Arc<str>,
+    /// When the connection's credential expires, in ms since the Unix epoch (0: never).
+    pub(crate) expires_ms: AtomicU64,
     /// Inline, not behind another pointer: a broadcast touches one allocation per recipient.
     pub(crate) outbox: Outbox,
 }
@@ -236,6 +239,10 @@ impl Registry {
 }
 
 type PresenceFn<Out> = dyn Fn(&PresenceEvent) -> Option<Out> + Send + Sync;
+/// `(identity, room)`: may this identity join this room?
+type AuthorizeJoinFn = dyn Fn(&str, &str) -> Result<(), ErrorReply> + Send + Sync;
+/// `(identity, message type)`: may this identity send messages of this type?
+type AuthorizeMessageFn = dyn Fn(&str, &str) -> Result<(), ErrorReply> + Send + Sync;
 
 struct HubInner<Out> {
     registry: Mutex<Registry>,
@@ -246,6 +253,10 @@ struct HubInner<Out> {
     queue_capacity: usize,
     slow_consumer: SlowConsumerPolicy,
     stats: Stats,
+    authorize_join: Option<Box<AuthorizeJoinFn>>,
+    authorize_message: Option<Box<AuthorizeMessageFn>>,
+    max_rooms_per_connection: usize,
+    max_room_name_bytes: usize,
 }
 
 /// Counters a hub keeps; read them with [`Hub::stats`].
@@ -261,6 +272,11 @@ pub struct Stats {
     pub messages_in: AtomicU64,
     /// Error replies sent.
     pub errors: AtomicU64,
+    /// TCP connections accepted by the runtime's accept loop (own listener or
+    /// [`serve_router`](crate::WsServer::serve_router)).
+    pub sockets_accepted: AtomicU64,
+    /// Of those, how many had `TCP_NODELAY` on when read back from the socket after setting it.
+    pub sockets_nodelay: AtomicU64,
     by_code: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
@@ -307,18 +323,82 @@ pub struct HubBuilder<Out> {
     presence: Option<Box<PresenceFn<Out>>>,
     queue_capacity: usize,
     slow_consumer: SlowConsumerPolicy,
+    authorize_join: Option<Box<AuthorizeJoinFn>>,
+    authorize_message: Option<Box<AuthorizeMessageFn>>,
+    max_rooms_per_connection: usize,
+    max_room_name_bytes: usize,
 }
 
 impl<Out: Protocol> HubBuilder<Out> {
     /// In-memory broker, no presence messages, 256 frames per connection queue, close slow
-    /// consumers.
+    /// consumers, everyone may join every room and send every message, at most 100 rooms per
+    /// connection and 256-byte room names.
     pub fn new() -> Self {
         HubBuilder {
             broker: Arc::new(InMemoryBroker::default()),
             presence: None,
             queue_capacity: 256,
             slow_consumer: SlowConsumerPolicy::Close,
+            authorize_join: None,
+            authorize_message: None,
+            max_rooms_per_connection: 100,
+            max_room_name_bytes: 256,
         }
+    }
+
+    /// Decide who may join which room. Checked by [`Hub::join`] (and so by
+    /// [`Context::join`](crate::Context::join)) on every node before any membership or presence
+    /// changes, so no handler can forget it; a refusal is the join's error.
+    ///
+    /// ```
+    /// use protocol_core::{ErrorReply, Hub, Protocol};
+    ///
+    /// #[derive(Protocol)]
+    /// #[protocol(rename_all = "snake_case")]
+    /// enum ServerMsg { Pong }
+    ///
+    /// let hub = Hub::<ServerMsg>::builder()
+    ///     .authorize_join(|identity, room| match room.strip_prefix("private:") {
+    ///         Some(owner) if owner != identity => Err(ErrorReply::new("forbidden", "not your room")),
+    ///         _ => Ok(()),
+    ///     })
+    ///     .build();
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let (alice, _inbox) = hub.attach("alice");
+    /// assert!(alice.join("private:alice").await.is_ok());
+    /// assert_eq!(alice.join("private:bob").await.unwrap_err().code(), "forbidden");
+    /// assert!(!alice.in_room("private:bob"));
+    /// # });
+    /// ```
+    pub fn authorize_join(
+        mut self,
+        f: impl Fn(&str, &str) -> Result<(), ErrorReply> + Send + Sync + 'static,
+    ) -> Self {
+        self.authorize_join = Some(Box::new(f));
+        self
+    }
+
+    /// Decide who may send which message type (by wire name), checked before the handler
+    /// runs; a refusal is answered as the message's error reply.
+    pub fn authorize_message(
+        mut self,
+        f: impl Fn(&str, &str) -> Result<(), ErrorReply> + Send + Sync + 'static,
+    ) -> Self {
+        self.authorize_message = Some(Box::new(f));
+        self
+    }
+
+    /// Rooms one connection may be in at once; joining one more is refused with
+    /// `too_many_rooms`. Default 100.
+    pub fn max_rooms_per_connection(mut self, rooms: usize) -> Self {
+        self.max_rooms_per_connection = rooms;
+        self
+    }
+
+    /// Longest room name, in bytes; longer is refused with `invalid_message`. Default 256.
+    pub fn max_room_name_bytes(mut self, bytes: usize) -> Self {
+        self.max_room_name_bytes = bytes;
+        self
     }
 
     /// Use another broker (e.g. Redis pub/sub for several nodes).
@@ -360,6 +440,10 @@ impl<Out: Protocol> HubBuilder<Out> {
                 queue_capacity: self.queue_capacity,
                 slow_consumer: self.slow_consumer,
                 stats: Stats::default(),
+                authorize_join: self.authorize_join,
+                authorize_message: self.authorize_message,
+                max_rooms_per_connection: self.max_rooms_per_connection,
+                max_room_name_bytes: self.max_room_name_bytes,
             }),
         };
         hub.inner.broker.bind(Arc::new(WeakHub {
@@ -367,6 +451,13 @@ impl<Out: Protocol> HubBuilder<Out> {
         }));
         hub
     }
+}
+
+/// Milliseconds since the Unix epoch, at least 1 (0 means "never" where it is stored).
+pub(crate) fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH).map_or(1, |d| {
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+    })
 }
 
 /// What a broker holds of its hub: delivery without keeping the hub alive.
@@ -432,12 +523,17 @@ impl<Out: Protocol> Hub<Out> {
 
     /// Register a connection for `identity`; it receives what is delivered to it through the
     /// returned outbox.
-    pub(crate) fn register(&self, identity: Arc<str>) -> Arc<ConnEntry> {
+    pub(crate) fn register(
+        &self,
+        identity: Arc<str>,
+        expires: Option<std::time::SystemTime>,
+    ) -> Arc<ConnEntry> {
         let id = ConnId(self.inner.next_conn.fetch_add(1, Ordering::Relaxed));
         let outbox = Outbox::new(self.inner.queue_capacity, self.inner.slow_consumer);
         let entry = Arc::new(ConnEntry {
             id,
             identity: Arc::clone(&identity),
+            expires_ms: AtomicU64::new(expires.map_or(0, unix_ms)),
             outbox,
         });
         let mut reg = self.registry();
@@ -523,7 +619,7 @@ impl<Out: Protocol> Hub<Out> {
     /// assert_eq!(inbox.try_recv(), Some(ServerMsg::Hello { to: "alice".into() }));
     /// ```
     pub fn attach(&self, identity: &str) -> (Context<Out>, Inbox<Out>) {
-        let entry = self.register(Arc::from(identity));
+        let entry = self.register(Arc::from(identity), None);
         let inbox = Inbox {
             entry: Arc::clone(&entry),
             hub: self.clone(),
@@ -586,14 +682,59 @@ impl<Out: Protocol> Hub<Out> {
         self.inner.broker.publish(target, frame, self);
     }
 
+    /// Whether `identity` may send a message of type `type_name` (the
+    /// [`HubBuilder::authorize_message`] hook; everything is allowed without one).
+    pub fn authorize_message(&self, identity: &str, type_name: &str) -> Result<(), ErrorReply> {
+        match &self.inner.authorize_message {
+            Some(f) => f(identity, type_name),
+            None => Ok(()),
+        }
+    }
+
     /// Put a connection in a room; when it is the identity's first connection there, the
     /// presence message (if configured) goes to the room's other members.
-    pub async fn join(&self, conn: ConnId, room: &str) -> Joined {
+    ///
+    /// Refused, before anything changes: a room name over the limit (`invalid_message`), a
+    /// connection already in as many rooms as it may be (`too_many_rooms`), and whatever the
+    /// [`HubBuilder::authorize_join`] hook refuses. Joining a room the connection is in
+    /// already is not refused.
+    pub async fn join(&self, conn: ConnId, room: &str) -> Result<Joined, ErrorReply> {
+        let max_name = self.inner.max_room_name_bytes;
+        if room.len() > max_name {
+            return Err(ErrorReply::new(
+                ErrorCode::INVALID_MESSAGE,
+                format!(
+                    "the room name is {} bytes; the limit is {max_name}",
+                    room.len()
+                ),
+            ));
+        }
+        if let Some(authorize) = &self.inner.authorize_join {
+            let identity = self
+                .registry()
+                .conns
+                .get(&conn)
+                .map(|e| Arc::clone(&e.identity));
+            if let Some(identity) = identity {
+                authorize(&identity, room)?;
+            }
+        }
+        let max_rooms = self.inner.max_rooms_per_connection;
         let joined_now = {
             let mut reg = self.registry();
             match reg.conns.get(&conn).cloned() {
                 None => None,
                 Some(entry) => {
+                    let rooms = reg.conn_rooms.get(&conn);
+                    let already_in = rooms.is_some_and(|r| r.contains_key(room));
+                    if !already_in && rooms.map_or(0, HashMap::len) >= max_rooms {
+                        return Err(ErrorReply::new(
+                            ErrorCode::TOO_MANY_ROOMS,
+                            format!(
+                                "this connection is in {max_rooms} rooms, the most it may be in: leave one first"
+                            ),
+                        ));
+                    }
                     let identity = Arc::clone(&entry.identity);
                     let room_key: Arc<str> = reg
                         .rooms
@@ -618,26 +759,26 @@ impl<Out: Protocol> Hub<Out> {
             }
         };
         let Some((identity, room_key, first_local)) = joined_now else {
-            return Joined {
+            return Ok(Joined {
                 first: false,
                 members: Vec::new(),
                 version: 0,
-            };
+            });
         };
         if !first_local {
             let members = self.inner.broker.members(room).await;
-            return Joined {
+            return Ok(Joined {
                 first: false,
                 members,
                 version: 0,
-            };
+            });
         }
         let joined = self.inner.broker.join(&room_key, &identity).await;
         self.joined_at(conn, &room_key, joined.version);
         if joined.first {
             self.presence(&room_key, &identity, true, joined.version);
         }
-        joined
+        Ok(joined)
     }
 
     /// Record the version a connection joined a room at, and deliver the presence changes that
@@ -951,7 +1092,7 @@ mod tests {
         remote_presence(&hub, "carol", 11);
         assert_eq!(inbox.try_recv(), None, "held while the join is pending");
         broker.gate.add_permits(1);
-        assert_eq!(join.await.unwrap().version, 10);
+        assert_eq!(join.await.unwrap().unwrap().version, 10);
         // Only the change newer than bob's join reaches him; later ones are filtered the same.
         remote_presence(&hub, "dave", 8);
         remote_presence(&hub, "erin", 12);

@@ -45,6 +45,7 @@
 #[allow(unused_extern_crates)] // lets doctests and unit tests use `::protocol_core` paths
 extern crate self as protocol_core;
 
+mod admit;
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod client;
@@ -68,6 +69,7 @@ pub mod testing;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use admit::{Admission, Identity};
 pub use client::{Backoff, Client, ClientBuilder, ClientError};
 pub use codec::{
     DecodeError, DecodeErrorKind, EncodeError, Frame, FrameError, decode, decode_frame,

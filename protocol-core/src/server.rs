@@ -1,18 +1,21 @@
 //! The WebSocket server: accept loop with handshake timeout, Origin allowlist, authenticate
 //! hook and connection caps; graceful shutdown. Every limit has a safe default and a setter.
 
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::admit::{AddressBook, Admission, Identity, client_address};
 use crate::connection::{self, FrameHandler, TypedFrames};
 use crate::dispatch::Dispatch;
 use crate::hub::Hub;
@@ -32,6 +35,12 @@ pub struct Limits {
     pub max_connections: usize,
     /// Open connections per identity; more get HTTP 429. Default 16.
     pub max_connections_per_identity: usize,
+    /// Open connections per client address (the peer's, or the one trusted proxies forwarded);
+    /// more get HTTP 429. Default 256.
+    pub max_connections_per_address: usize,
+    /// Loopback addresses are not counted per address (a reverse proxy on the same host looks
+    /// like one address). Default true.
+    pub exempt_loopback: bool,
     /// Largest message, after reassembling fragments; bigger closes with 1009. Default 64 KiB.
     pub max_message_size: usize,
     /// Read buffer per connection. Default 2 KiB (tokio-tungstenite's is 128 KiB): idle connections stay cheap.
@@ -68,6 +77,8 @@ impl Default for Limits {
             max_pending_handshakes: 1024,
             max_connections: 10_000,
             max_connections_per_identity: 16,
+            max_connections_per_address: 256,
+            exempt_loopback: true,
             max_message_size: 64 * 1024,
             read_buffer_size: 2 * 1024,
             max_write_buffer_size: 4 << 20,
@@ -118,7 +129,7 @@ impl Rejection {
 }
 
 /// Decides who a connecting client is, from its HTTP upgrade request.
-pub type Authenticate = dyn Fn(&Request) -> Result<String, Rejection> + Send + Sync;
+pub type Authenticate = dyn Fn(&Request) -> Result<Identity, Rejection> + Send + Sync;
 
 /// Where a server is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +166,11 @@ struct Shared<F: FrameHandler> {
     limits: Arc<Limits>,
     auth: Arc<Authenticate>,
     origins: Vec<String>,
+    trusted_proxies: Vec<IpAddr>,
     state: Arc<watch::Sender<RunState>>,
+    /// Handshakes in progress, on every way of serving together.
+    pending: Arc<Semaphore>,
+    addresses: Arc<AddressBook>,
 }
 
 /// Configures a [`Server`].
@@ -165,6 +180,7 @@ pub struct ServerBuilder<F: FrameHandler> {
     limits: Limits,
     auth: Arc<Authenticate>,
     origins: Vec<String>,
+    trusted_proxies: Vec<IpAddr>,
 }
 
 /// A WebSocket server of one typed protocol: `In` messages are dispatched to `H`.
@@ -227,12 +243,13 @@ impl<F: FrameHandler> ServerBuilder<F> {
             hub: None,
             limits: Limits::default(),
             auth: Arc::new(move |_req: &Request| {
-                Ok(format!(
+                Ok(Identity::new(format!(
                     "anon-{}",
                     counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                ))
+                )))
             }),
             origins: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -242,12 +259,21 @@ impl<F: FrameHandler> ServerBuilder<F> {
         self
     }
 
-    /// Decide each connection's identity from its upgrade request, or refuse it.
-    pub fn authenticate(
+    /// Decide each connection's identity from its upgrade request, or refuse it. The hook
+    /// returns a name (`String`) or an [`Identity`] with an expiry (see
+    /// `TokenAuth` for signed tokens).
+    pub fn authenticate<I: Into<Identity>>(
         mut self,
-        f: impl Fn(&Request) -> Result<String, Rejection> + Send + Sync + 'static,
+        f: impl Fn(&Request) -> Result<I, Rejection> + Send + Sync + 'static,
     ) -> Self {
-        self.auth = Arc::new(f);
+        self.auth = Arc::new(move |req| f(req).map(Into::into));
+        self
+    }
+
+    /// Honour `X-Forwarded-For` from this proxy when counting connections per address (only
+    /// the hops it and other trusted proxies appended count).
+    pub fn trust_proxy(mut self, proxy: IpAddr) -> Self {
+        self.trusted_proxies.push(proxy);
         self
     }
 
@@ -285,10 +311,13 @@ impl<F: FrameHandler> ServerBuilder<F> {
             shared: Arc::new(Shared {
                 frames: self.frames,
                 hub,
+                pending: Arc::new(Semaphore::new(self.limits.max_pending_handshakes.max(1))),
                 limits: Arc::new(self.limits),
                 auth: self.auth,
                 origins: self.origins,
+                trusted_proxies: self.trusted_proxies,
                 state: Arc::new(state),
+                addresses: Arc::default(),
             }),
         }
     }
@@ -322,7 +351,7 @@ fn reject(status: u16, reason: &str) -> ErrorResponse {
 /// port. Connections that arrive together would otherwise all time out in the same timer tick,
 /// and their closes (each a FIN through the kernel and a wakeup of the peer) would hold both
 /// workers for milliseconds at once.
-fn handshake_deadline(limit: Duration, peer: SocketAddr) -> Duration {
+pub(crate) fn handshake_deadline(limit: Duration, peer: SocketAddr) -> Duration {
     // Fibonacci hashing spreads consecutive ports over 0..1024.
     let spread = u64::from(peer.port()).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54;
     limit - limit / 10 * spread as u32 / 1024
@@ -363,9 +392,11 @@ impl<F: FrameHandler> WsServer<F> {
         }
     }
 
-    /// Check a handshake request: Origin, identity, connection caps. For integrations that do
-    /// the HTTP upgrade themselves (axum, hyper).
-    pub fn admit(&self, req: &Request) -> Result<String, Rejection> {
+    /// Check a handshake request: server running, Origin, identity, connection caps (total,
+    /// per identity, per client address). `peer` is the TCP peer, when the way of serving knows
+    /// it. For integrations that do the HTTP upgrade themselves: serve the upgraded socket with
+    /// [`serve_websocket`](Self::serve_websocket) and the [`Admission`] this returns.
+    pub fn admit(&self, req: &Request, peer: Option<SocketAddr>) -> Result<Admission, Rejection> {
         let s = &self.shared;
         if *s.state.borrow() != RunState::Running {
             return Err(Rejection::new(503, "server shutting down"));
@@ -377,21 +408,67 @@ impl<F: FrameHandler> WsServer<F> {
         if s.hub.connection_count() >= s.limits.max_connections {
             return Err(Rejection::new(503, "too many connections"));
         }
-        if s.hub.identity_connection_count(&identity) >= s.limits.max_connections_per_identity {
+        if s.hub.identity_connection_count(identity.name()) >= s.limits.max_connections_per_identity
+        {
             return Err(Rejection::new(
                 429,
                 "too many connections for this identity",
             ));
         }
-        Ok(identity)
+        let address = peer.map(|p| {
+            let forwarded = req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok());
+            client_address(p.ip(), forwarded, &s.trusted_proxies)
+        });
+        let slot = match address {
+            Some(ip) if !(s.limits.exempt_loopback && ip.is_loopback()) => {
+                let Some(slot) = s.addresses.take(ip, s.limits.max_connections_per_address) else {
+                    return Err(Rejection::new(
+                        429,
+                        format!(
+                            "too many connections from {ip}: the limit is {} per address",
+                            s.limits.max_connections_per_address
+                        ),
+                    ));
+                };
+                Some(slot)
+            }
+            _ => None,
+        };
+        Ok(Admission {
+            identity,
+            address,
+            _slot: slot,
+        })
     }
 
     /// Accept connections until shut down; then wait for open connections to close (1001,
     /// queues drained) within the grace period.
     pub async fn serve(&self, listener: TcpListener) -> std::io::Result<()> {
-        let pending = Arc::new(Semaphore::new(
-            self.shared.limits.max_pending_handshakes.max(1),
-        ));
+        self.accept_loop(
+            listener,
+            |server, stream, peer, deadline, permit| async move {
+                server.handle_tcp(stream, peer, deadline, permit).await;
+            },
+        )
+        .await
+    }
+
+    /// The accept loop every way of serving a listener shares: `TCP_NODELAY` on every socket,
+    /// the cap on handshakes in progress (a connection over it is dropped), each connection's
+    /// handshake deadline, and the shutdown: stop accepting, give open connections the grace
+    /// period, then abort.
+    pub(crate) async fn accept_loop<C, Fut>(
+        &self,
+        listener: TcpListener,
+        on_conn: C,
+    ) -> std::io::Result<()>
+    where
+        C: Fn(Self, TcpStream, SocketAddr, Duration, OwnedSemaphorePermit) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let mut state = self.shared.state.subscribe();
         let mut tasks = tokio::task::JoinSet::new();
         loop {
@@ -411,12 +488,21 @@ impl<F: FrameHandler> WsServer<F> {
                             continue;
                         }
                     };
-                    let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
+                    let Ok(permit) = Arc::clone(&self.shared.pending).try_acquire_owned() else {
                         tracing::warn!(%peer, "too many handshakes in progress; dropping connection");
                         continue;
                     };
-                    let server = self.clone();
-                    tasks.spawn(async move { server.handle_tcp(stream, peer, permit).await });
+                    // Small frames (a reply, a ping) must not wait for Nagle and delayed ACKs.
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+                    }
+                    let stats = self.shared.hub.stats();
+                    stats.sockets_accepted.fetch_add(1, Ordering::Relaxed);
+                    if stream.nodelay().unwrap_or(false) {
+                        stats.sockets_nodelay.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let deadline = handshake_deadline(self.shared.limits.handshake_timeout, peer);
+                    tasks.spawn(on_conn(self.clone(), stream, peer, deadline, permit));
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
@@ -424,8 +510,13 @@ impl<F: FrameHandler> WsServer<F> {
         drop(listener);
         // Draining: connections were told (they watch the same state). Give them the grace.
         let grace = self.shared.limits.shutdown_grace;
-        let drained =
-            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        let mut open = self.shared.hub.watch_connections();
+        let drained = tokio::time::timeout(grace, async {
+            while tasks.join_next().await.is_some() {}
+            // Upgraded connections of integrations run on tasks of their own.
+            let _ = open.wait_for(|n| *n == 0).await;
+        })
+        .await;
         if drained.is_err() {
             self.shared.state.send_replace(RunState::Abort);
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -439,15 +530,15 @@ impl<F: FrameHandler> WsServer<F> {
         &self,
         stream: TcpStream,
         peer: SocketAddr,
-        permit: tokio::sync::OwnedSemaphorePermit,
+        deadline: Duration,
+        permit: OwnedSemaphorePermit,
     ) {
-        let _ = stream.set_nodelay(true);
         let s = &self.shared;
-        let mut identity = None;
+        let mut admission = None;
         #[allow(clippy::result_large_err)] // the signature is tungstenite's
-        let callback = |req: &Request, resp: Response| match self.admit(req) {
-            Ok(id) => {
-                identity = Some(id);
+        let callback = |req: &Request, resp: Response| match self.admit(req, Some(peer)) {
+            Ok(a) => {
+                admission = Some(a);
                 Ok(resp)
             }
             Err(r) => {
@@ -460,7 +551,6 @@ impl<F: FrameHandler> WsServer<F> {
             callback,
             Some(s.limits.websocket_config()),
         );
-        let deadline = handshake_deadline(s.limits.handshake_timeout, peer);
         let ws = match tokio::time::timeout(deadline, handshake).await {
             Ok(Ok(ws)) => ws,
             Ok(Err(e)) => {
@@ -473,17 +563,21 @@ impl<F: FrameHandler> WsServer<F> {
             }
         };
         drop(permit);
-        let Some(identity) = identity else { return };
-        self.serve_websocket(ws, &identity).await;
+        let Some(admission) = admission else { return };
+        self.serve_websocket(ws, admission).await;
     }
 
-    /// Serve one already-upgraded WebSocket as `identity`.
-    pub async fn serve_websocket<S>(&self, ws: WebSocketStream<S>, identity: &str)
+    /// Serve one already-upgraded WebSocket that [`admit`](Self::admit) let in. Its place in
+    /// the per-address count is given back when it closes.
+    pub async fn serve_websocket<S>(&self, ws: WebSocketStream<S>, admission: Admission)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let s = &self.shared;
-        let entry = s.hub.register(Arc::from(identity));
+        let entry = s.hub.register(
+            Arc::from(admission.identity.name()),
+            admission.identity.expires(),
+        );
         connection::run(
             ws,
             entry,
@@ -493,6 +587,7 @@ impl<F: FrameHandler> WsServer<F> {
             s.state.subscribe(),
         )
         .await;
+        drop(admission);
     }
 }
 

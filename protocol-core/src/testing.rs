@@ -301,7 +301,7 @@ impl<C, S> TestClient<C, S> {
         validators: Arc<Validators>,
         recorder: Arc<Recorder>,
     ) -> Result<Self, String> {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .map_err(|e| format!("{identity}: connect to {url}: {e}"))?;
         Ok(TestClient {

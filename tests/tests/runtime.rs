@@ -83,7 +83,7 @@ impl ClientMsgHandler for App {
     type Out = ServerMsg;
 
     async fn on_join(&self, cx: &Context<ServerMsg>, room: String) -> Result<(), ErrorReply> {
-        let joined = cx.join(&room).await;
+        let joined = cx.join(&room).await?;
         cx.push(&ServerMsg::Joined {
             room,
             members: joined.members,

@@ -19,7 +19,11 @@ export declare namespace ClientMsg {
   /** Every {@link MessageType}, in declaration order. */
   export const TYPES: readonly MessageType[];
 
-  /** Join a room; the sender gets `joined` with the members, the others `presence`. */
+  /**
+   * Join a room; the sender gets `joined` with the members, the others `presence`.
+   * Private rooms `dm:A:B` (A < B) are open only to A and B (anyone else: `forbidden`); a
+   * connection may be in at most 100 rooms (`too_many_rooms`).
+   */
   export interface Join {
     type: "join";
     /**
@@ -28,7 +32,7 @@ export declare namespace ClientMsg {
      * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
      */
     id?: number;
-    /** The room. */
+    /** The room: 1 to 64 of `A-Z a-z 0-9 _ . : -`. */
     room: string;
   }
   /** Whether `m` is a {@link Join} (`type` "join"). */
@@ -55,7 +59,10 @@ export declare namespace ClientMsg {
   /** Whether `m` is a {@link Message} (`type` "message"). */
   export function isMessage(m: { readonly type: string }): m is Message;
 
-  /** Tell the author that you read a message; every device of the author gets `read`. */
+  /**
+   * Tell the author that you read a message; every device of the author gets `read`. A
+   * message of a room you are not in is `unknown_message`.
+   */
   export interface Read {
     type: "read";
     /**

@@ -10,18 +10,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use protocol_core::connection::TypedFrames;
-use protocol_core::{Context, ErrorReply, Hub, Protocol, Rejection, Server, ServerBuilder};
+use protocol_core::{
+    Context, ErrorCode, ErrorReply, Hub, Protocol, Rejection, Server, ServerBuilder,
+};
 
 /// Longest message text, in characters.
 pub const MAX_TEXT_CHARS: usize = 4000;
+/// Rooms one connection may be in (one more: `too_many_rooms`).
+pub const MAX_ROOMS: usize = 100;
 
 /// Messages a chat client sends.
 #[derive(Debug, Clone, PartialEq, Protocol)]
 #[protocol(rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum ClientMsg {
     /// Join a room; the sender gets `joined` with the members, the others `presence`.
+    /// Private rooms `dm:A:B` (A < B) are open only to A and B (anyone else: `forbidden`); a
+    /// connection may be in at most 100 rooms (`too_many_rooms`).
     Join {
-        /// The room.
+        /// The room: 1 to 64 of `A-Z a-z 0-9 _ . : -`.
         room: String,
     },
     /// Say something in a room you joined; answered with `sent` carrying the message id.
@@ -32,7 +38,8 @@ pub enum ClientMsg {
         /// 1 to 4000 characters.
         text: String,
     },
-    /// Tell the author that you read a message; every device of the author gets `read`.
+    /// Tell the author that you read a message; every device of the author gets `read`. A
+    /// message of a room you are not in is `unknown_message`.
     Read {
         /// The id from `sent` / `message`.
         message_id: String,
@@ -107,23 +114,46 @@ pub enum ServerMsg {
     Error(ErrorReply),
 }
 
-/// Remembers who wrote each message (for read receipts), the most recent ones only.
+/// Remembers who wrote each message and in which room (for read receipts), the most recent
+/// ones only.
 #[derive(Debug)]
 struct Authors {
-    by_id: HashMap<String, String>,
+    by_id: HashMap<String, Written>,
     order: VecDeque<String>,
     capacity: usize,
 }
 
 impl Authors {
-    fn insert(&mut self, id: String, author: String) {
+    fn insert(&mut self, id: String, written: Written) {
         if self.order.len() >= self.capacity
             && let Some(old) = self.order.pop_front()
         {
             self.by_id.remove(&old);
         }
         self.order.push_back(id.clone());
-        self.by_id.insert(id, author);
+        self.by_id.insert(id, written);
+    }
+}
+
+/// Who wrote a message, in which room.
+#[derive(Debug, Clone, PartialEq)]
+struct Written {
+    room: String,
+    author: String,
+}
+
+impl Written {
+    /// Stored as `ROOM AUTHOR`: neither may contain a space.
+    fn to_stored(&self) -> String {
+        format!("{} {}", self.room, self.author)
+    }
+
+    fn from_stored(s: &str) -> Option<Self> {
+        let (room, author) = s.split_once(' ')?;
+        Some(Written {
+            room: room.to_owned(),
+            author: author.to_owned(),
+        })
     }
 }
 
@@ -192,10 +222,10 @@ impl Chat {
         }
     }
 
-    async fn remember(&self, message_id: &str, author: &str) -> Result<(), ErrorReply> {
+    async fn remember(&self, message_id: &str, written: Written) -> Result<(), ErrorReply> {
         match &self.authors {
             AuthorBook::Local(m) => {
-                lock(m).insert(message_id.to_owned(), author.to_owned());
+                lock(m).insert(message_id.to_owned(), written);
                 Ok(())
             }
             AuthorBook::Redis {
@@ -205,22 +235,28 @@ impl Chat {
             } => {
                 use protocol_core::redis::client::AsyncCommands;
                 conn.clone()
-                    .set_ex::<_, _, ()>(format!("{prefix}{message_id}"), author, *ttl_secs)
+                    .set_ex::<_, _, ()>(
+                        format!("{prefix}{message_id}"),
+                        written.to_stored(),
+                        *ttl_secs,
+                    )
                     .await
                     .map_err(internal)
             }
         }
     }
 
-    async fn author_of(&self, message_id: &str) -> Result<Option<String>, ErrorReply> {
+    async fn written(&self, message_id: &str) -> Result<Option<Written>, ErrorReply> {
         match &self.authors {
             AuthorBook::Local(m) => Ok(lock(m).by_id.get(message_id).cloned()),
             AuthorBook::Redis { conn, prefix, .. } => {
                 use protocol_core::redis::client::AsyncCommands;
-                conn.clone()
+                let stored: Option<String> = conn
+                    .clone()
                     .get(format!("{prefix}{message_id}"))
                     .await
-                    .map_err(internal)
+                    .map_err(internal)?;
+                Ok(stored.as_deref().and_then(Written::from_stored))
             }
         }
     }
@@ -238,14 +274,68 @@ fn internal(e: impl std::fmt::Display) -> ErrorReply {
     ErrorReply::new("internal_error", e.to_string())
 }
 
+/// Room names match `^[A-Za-z0-9_.:-]{1,64}$`.
+pub fn valid_room(room: &str) -> bool {
+    (1..=64).contains(&room.len())
+        && room
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+fn check_room(room: &str) -> Result<(), ErrorReply> {
+    if valid_room(room) {
+        Ok(())
+    } else {
+        Err(ErrorReply::invalid(
+            "/room",
+            format!(
+                "room names are 1 to 64 of A-Z a-z 0-9 _ . : - ; got {} bytes",
+                room.len()
+            ),
+        ))
+    }
+}
+
+/// Who may join `room`: everyone, except for private rooms `dm:A:B` (A < B, both valid user
+/// names), which only A and B may join. Anyone else learns nothing about the room.
+pub fn authorize_join(identity: &str, room: &str) -> Result<(), ErrorReply> {
+    let Some(pair) = room.strip_prefix("dm:") else {
+        return Ok(());
+    };
+    let forbidden = || {
+        ErrorReply::new(
+            ErrorCode::FORBIDDEN,
+            "private rooms dm:A:B are open only to A and B",
+        )
+        .with_pointer("/room")
+    };
+    match pair.split_once(':') {
+        Some((a, b)) if valid_user(a) && valid_user(b) && a < b => {
+            if identity == a || identity == b {
+                Ok(())
+            } else {
+                Err(forbidden())
+            }
+        }
+        _ => Err(ErrorReply::invalid(
+            "/room",
+            "a private room is dm:A:B with A < B, both user names",
+        )),
+    }
+}
+
 impl ClientMsgHandler for Chat {
     type Out = ServerMsg;
 
     async fn on_join(&self, cx: &Context<ServerMsg>, room: String) -> Result<(), ErrorReply> {
-        if room.is_empty() {
-            return Err(ErrorReply::invalid("/room", "room must not be empty"));
-        }
-        let joined = cx.join(&room).await;
+        check_room(&room)?;
+        let joined = cx.join(&room).await.map_err(|e| {
+            if e.code() == ErrorCode::TOO_MANY_ROOMS && e.pointer().is_none() {
+                e.with_pointer("/room")
+            } else {
+                e
+            }
+        })?;
         cx.push(&ServerMsg::Joined {
             room,
             members: joined.members,
@@ -259,6 +349,7 @@ impl ClientMsgHandler for Chat {
         room: String,
         text: String,
     ) -> Result<ServerMsg, ErrorReply> {
+        check_room(&room)?;
         if !cx.in_room(&room) {
             return Err(not_in_room(&room));
         }
@@ -274,7 +365,14 @@ impl ClientMsgHandler for Chat {
             self.node,
             self.next_id.fetch_add(1, Ordering::Relaxed)
         );
-        self.remember(&message_id, cx.identity()).await?;
+        self.remember(
+            &message_id,
+            Written {
+                room: room.clone(),
+                author: cx.identity().to_owned(),
+            },
+        )
+        .await?;
         let msg = ServerMsg::Message {
             message_id: message_id.clone(),
             room: room.clone(),
@@ -286,7 +384,13 @@ impl ClientMsgHandler for Chat {
     }
 
     async fn on_read(&self, cx: &Context<ServerMsg>, message_id: String) -> Result<(), ErrorReply> {
-        let Some(author) = self.author_of(&message_id).await? else {
+        // A message of a room the reader is not in is answered like one that does not exist:
+        // the reader learns nothing about it and its author gets no receipt.
+        let Some(Written { author, .. }) = self
+            .written(&message_id)
+            .await?
+            .filter(|w| cx.in_room(&w.room))
+        else {
             return Err(ErrorReply::new(
                 "unknown_message",
                 format!("no message with id {message_id:?}"),
@@ -309,6 +413,7 @@ impl ClientMsgHandler for Chat {
         room: String,
         active: bool,
     ) -> Result<(), ErrorReply> {
+        check_room(&room)?;
         if !cx.in_room(&room) {
             return Err(not_in_room(&room));
         }
@@ -324,6 +429,7 @@ impl ClientMsgHandler for Chat {
     }
 
     async fn on_leave(&self, cx: &Context<ServerMsg>, room: String) -> Result<(), ErrorReply> {
+        check_room(&room)?;
         if !cx.leave(&room).await {
             return Err(not_in_room(&room));
         }
@@ -365,6 +471,8 @@ pub fn hub() -> Hub<ServerMsg> {
 pub fn hub_with(broker: Arc<dyn protocol_core::Broker>) -> Hub<ServerMsg> {
     Hub::builder()
         .broker(broker)
+        .authorize_join(authorize_join)
+        .max_rooms_per_connection(MAX_ROOMS)
         .presence(|e| {
             Some(ServerMsg::Presence {
                 room: e.room.clone(),

@@ -259,7 +259,8 @@ async fn one_port_serves_the_page_and_the_websocket() {
     let hub = server.hub().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, chat_example::router(server)).await });
+    let router = chat_example::router(server.clone());
+    tokio::spawn(async move { server.serve_router(listener, router).await });
 
     // The page.
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -25,6 +25,22 @@ struct Args {
     /// Seconds after which the other nodes treat a silent node as dead (its users go offline).
     #[arg(long, default_value_t = 10.0, requires = "redis")]
     dead_node_after: f64,
+    /// Seconds a client has to finish its HTTP request headers / WebSocket handshake.
+    #[arg(long, default_value_t = 5.0)]
+    handshake_timeout: f64,
+    /// Handshakes in progress at once; connections over it are dropped.
+    #[arg(long, default_value_t = 1024)]
+    max_pending_handshakes: usize,
+    /// Open WebSocket connections per client address (HTTP 429 over it).
+    #[arg(long, default_value_t = 256)]
+    max_conns_per_address: usize,
+    /// Count loopback clients per address too (by default they are exempt: a reverse proxy on
+    /// the same host looks like one address).
+    #[arg(long)]
+    count_loopback: bool,
+    /// Honour `X-Forwarded-For` from this proxy address (repeatable).
+    #[arg(long, value_name = "IP")]
+    trust_proxy: Vec<std::net::IpAddr>,
 }
 
 fn main() -> ExitCode {
@@ -77,17 +93,29 @@ fn main() -> ExitCode {
             ),
         };
         let node = hub.node_id().to_owned();
-        let server = chat_example::server(chat, hub);
+        let mut builder = chat_example::server_builder(chat, hub).with_limits(|l| {
+            l.handshake_timeout = Duration::from_secs_f64(args.handshake_timeout.max(0.001));
+            l.max_pending_handshakes = args.max_pending_handshakes;
+            l.max_connections_per_address = args.max_conns_per_address;
+            l.exempt_loopback = !args.count_loopback;
+        });
+        for proxy in &args.trust_proxy {
+            builder = builder.trust_proxy(*proxy);
+        }
+        let server = builder.build();
         let shutdown = server.shutdown_handle();
-        let app = chat_example::router(server);
+        let app = chat_example::router(server.clone());
         if broker.is_some() {
             tracing::info!(%node, "sharing rooms through Redis");
         }
         println!("listening on http://{addr}");
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        tokio::spawn(async move {
             let _ = tokio::signal::ctrl_c().await;
             shutdown.shutdown();
         });
+        // The runtime's accept loop, not `axum::serve`: handshake deadline, cap on handshakes in
+        // progress, per-address caps and TCP_NODELAY on every connection.
+        let serve = server.serve_router(listener, app);
         let result = serve.await;
         if let Some(b) = &broker {
             b.shutdown().await;

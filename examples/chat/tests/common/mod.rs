@@ -122,6 +122,11 @@ impl ChatProcess {
         ChatProcess { child, addr }
     }
 
+    /// `HOST:PORT` the server listens on.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
     /// The WebSocket URL for `user`.
     pub fn url(&self, user: &str) -> String {
         format!("ws://{}/ws?user={user}", self.addr)
