@@ -152,6 +152,7 @@ async fn upgrade<F: FrameHandler>(server: WsServer<F>, req: Request) -> Response
         Ok(admission) => admission,
         Err(r) => return refuse(r.status, &r.reason),
     };
+    let bearer = crate::server::offers_bearer(&parts.headers);
     let mut req = Request::from_parts(parts, body);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = server.limits().websocket_config();
@@ -176,6 +177,12 @@ async fn upgrade<F: FrameHandler>(server: WsServer<F>, req: Request) -> Response
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
         h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    if bearer {
+        h.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(crate::server::BEARER),
+        );
     }
     resp
 }

@@ -58,12 +58,15 @@ pub mod hub;
 mod locate;
 mod outbox;
 mod protocol;
+pub mod query;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod schema;
 pub mod server;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "jwt")]
+pub mod token;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -85,6 +88,8 @@ pub use outbox::{SendError, SlowConsumerPolicy};
 pub use protocol::{Protocol, VariantKind, VariantMeta};
 pub use schema::schema_for;
 pub use server::{Limits, Rejection, Server, ServerBuilder, ShutdownHandle, WsServer};
+#[cfg(feature = "jwt")]
+pub use token::TokenAuth;
 /// The WebSocket implementation underneath (for frame-level handlers).
 pub use tokio_tungstenite::tungstenite;
 

@@ -261,13 +261,32 @@ impl<F: FrameHandler> ServerBuilder<F> {
 
     /// Decide each connection's identity from its upgrade request, or refuse it. The hook
     /// returns a name (`String`) or an [`Identity`] with an expiry (see
-    /// `TokenAuth` for signed tokens).
+    /// [`TokenAuth`](crate::TokenAuth) for signed tokens, feature `jwt`).
     pub fn authenticate<I: Into<Identity>>(
         mut self,
         f: impl Fn(&Request) -> Result<I, Rejection> + Send + Sync + 'static,
     ) -> Self {
         self.auth = Arc::new(move |req| f(req).map(Into::into));
         self
+    }
+
+    /// Authenticate with signed tokens: the identity is the token's `sub`, and the connection
+    /// closes (code 3000) at its `exp` unless renewed. See [`TokenAuth`](crate::TokenAuth).
+    ///
+    /// ```
+    /// use protocol_core::{Context, ErrorReply, Protocol, Server, TokenAuth};
+    /// # #[derive(Protocol)] #[protocol(rename_all = "snake_case")] enum ClientMsg { Ping }
+    /// # #[derive(Protocol)] #[protocol(rename_all = "snake_case")] enum ServerMsg { Error(ErrorReply) }
+    /// # struct App;
+    /// # impl ClientMsgHandler for App { type Out = ServerMsg; async fn on_ping(&self, _: &Context<ServerMsg>) -> Result<(), ErrorReply> { Ok(()) } }
+    /// let server = Server::<ClientMsg, App>::builder(App)
+    ///     .token_auth(TokenAuth::hs256(b"the secret the token issuer shares")?)
+    ///     .build();
+    /// # Ok::<(), protocol_core::token::KeyError>(())
+    /// ```
+    #[cfg(feature = "jwt")]
+    pub fn token_auth(self, auth: crate::TokenAuth) -> Self {
+        self.authenticate(move |req| auth.authenticate(req))
     }
 
     /// Honour `X-Forwarded-For` from this proxy when counting connections per address (only
@@ -355,6 +374,20 @@ pub(crate) fn handshake_deadline(limit: Duration, peer: SocketAddr) -> Duration 
     // Fibonacci hashing spreads consecutive ports over 0..1024.
     let spread = u64::from(peer.port()).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54;
     limit - limit / 10 * spread as u32 / 1024
+}
+
+/// The subprotocol a browser names before its token (`new WebSocket(url, ["bearer", jwt])`);
+/// a browser fails the connection unless the server answers with one it offered.
+pub(crate) const BEARER: &str = "bearer";
+
+/// Whether the request offers the `bearer` subprotocol.
+pub(crate) fn offers_bearer(headers: &tokio_tungstenite::tungstenite::http::HeaderMap) -> bool {
+    headers
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == BEARER)
 }
 
 /// Is this request's Origin acceptable: absent, same as Host, or allowed?
@@ -536,9 +569,13 @@ impl<F: FrameHandler> WsServer<F> {
         let s = &self.shared;
         let mut admission = None;
         #[allow(clippy::result_large_err)] // the signature is tungstenite's
-        let callback = |req: &Request, resp: Response| match self.admit(req, Some(peer)) {
+        let callback = |req: &Request, mut resp: Response| match self.admit(req, Some(peer)) {
             Ok(a) => {
                 admission = Some(a);
+                if offers_bearer(req.headers()) {
+                    resp.headers_mut()
+                        .insert("sec-websocket-protocol", HeaderValue::from_static(BEARER));
+                }
                 Ok(resp)
             }
             Err(r) => {

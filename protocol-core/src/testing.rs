@@ -142,13 +142,9 @@ pub struct TestServer<In: Dispatch<H>, H: Send + Sync + 'static> {
 pub fn user_from_query(
     req: &tokio_tungstenite::tungstenite::handshake::server::Request,
 ) -> Result<String, Rejection> {
-    req.uri()
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("user="))
+    crate::query::param(req.uri().query().unwrap_or_default(), "user")
         .filter(|u| !u.is_empty())
-        .map(str::to_owned)
+        .map(std::borrow::Cow::into_owned)
         .ok_or_else(|| Rejection::new(401, "connect with ?user=NAME"))
 }
 

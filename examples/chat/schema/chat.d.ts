@@ -11,11 +11,11 @@
  *
  * Client to server: sent by the client, read by the server.
  */
-export type ClientMsg = ClientMsg.Join | ClientMsg.Message | ClientMsg.Read | ClientMsg.Typing | ClientMsg.Leave;
+export type ClientMsg = ClientMsg.Join | ClientMsg.Message | ClientMsg.Read | ClientMsg.Typing | ClientMsg.Leave | ClientMsg.Refresh;
 
 export declare namespace ClientMsg {
   /** The `type` of every known ClientMsg. */
-  export type MessageType = "join" | "message" | "read" | "typing" | "leave";
+  export type MessageType = "join" | "message" | "read" | "typing" | "leave" | "refresh";
   /** Every {@link MessageType}, in declaration order. */
   export const TYPES: readonly MessageType[];
 
@@ -108,6 +108,27 @@ export declare namespace ClientMsg {
   }
   /** Whether `m` is a {@link Leave} (`type` "leave"). */
   export function isLeave(m: { readonly type: string }): m is Leave;
+
+  /**
+   * Renew the connection's signed token before it expires (servers started with
+   * `--auth-secret`); answered with `refreshed`. A token for another user, or one that does
+   * not verify, is `invalid_token`; without tokens on the server, `invalid_message`.
+   *
+   * A request: answered by {@link ServerMsg.Refreshed} (`"type": "refreshed"`) with the same `id`.
+   */
+  export interface Refresh {
+    type: "refresh";
+    /**
+     * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
+     *
+     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
+     */
+    id?: number;
+    /** A fresh JWT for the same user. */
+    token: string;
+  }
+  /** Whether `m` is a {@link Refresh} (`type` "refresh"). */
+  export function isRefresh(m: { readonly type: string }): m is Refresh;
 }
 
 /**
@@ -115,11 +136,11 @@ export declare namespace ClientMsg {
  *
  * Server to client: sent by the server, read by the client.
  */
-export type ServerMsg = ServerMsg.Joined | ServerMsg.Presence | ServerMsg.Sent | ServerMsg.Message | ServerMsg.Read | ServerMsg.Typing | ServerMsg.Error;
+export type ServerMsg = ServerMsg.Joined | ServerMsg.Presence | ServerMsg.Sent | ServerMsg.Message | ServerMsg.Refreshed | ServerMsg.Read | ServerMsg.Typing | ServerMsg.Error;
 
 export declare namespace ServerMsg {
   /** The `type` of every known ServerMsg. */
-  export type MessageType = "joined" | "presence" | "sent" | "message" | "read" | "typing" | "error";
+  export type MessageType = "joined" | "presence" | "sent" | "message" | "refreshed" | "read" | "typing" | "error";
   /** Every {@link MessageType}, in declaration order. */
   export const TYPES: readonly MessageType[];
 
@@ -194,6 +215,25 @@ export declare namespace ServerMsg {
   }
   /** Whether `m` is a {@link Message} (`type` "message"). */
   export function isMessage(m: { readonly type: string }): m is Message;
+
+  /** Your token was renewed; the reply to `refresh`, with its `id`. */
+  export interface Refreshed {
+    type: "refreshed";
+    /**
+     * When the connection now expires, in seconds since the Unix epoch.
+     *
+     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
+     */
+    expiresAt: number;
+    /**
+     * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
+     *
+     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
+     */
+    id?: number;
+  }
+  /** Whether `m` is a {@link Refreshed} (`type` "refreshed"). */
+  export function isRefreshed(m: { readonly type: string }): m is Refreshed;
 
   /** Someone read your message. */
   export interface Read {

@@ -2,20 +2,22 @@
 // Chat 1.0.0: the runtime half of chat.d.ts (type guards and tag lists), an ES module.
 
 export const ClientMsg = Object.freeze({
-  TYPES: Object.freeze(["join", "message", "read", "typing", "leave"]),
+  TYPES: Object.freeze(["join", "message", "read", "typing", "leave", "refresh"]),
   isJoin: (m) => m.type === "join",
   isMessage: (m) => m.type === "message",
   isRead: (m) => m.type === "read",
   isTyping: (m) => m.type === "typing",
   isLeave: (m) => m.type === "leave",
+  isRefresh: (m) => m.type === "refresh",
 });
 
 export const ServerMsg = Object.freeze({
-  TYPES: Object.freeze(["joined", "presence", "sent", "message", "read", "typing", "error"]),
+  TYPES: Object.freeze(["joined", "presence", "sent", "message", "refreshed", "read", "typing", "error"]),
   isJoined: (m) => m.type === "joined",
   isPresence: (m) => m.type === "presence",
   isSent: (m) => m.type === "sent",
   isMessage: (m) => m.type === "message",
+  isRefreshed: (m) => m.type === "refreshed",
   isRead: (m) => m.type === "read",
   isTyping: (m) => m.type === "typing",
   isError: (m) => m.type === "error",

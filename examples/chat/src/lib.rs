@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use protocol_core::connection::TypedFrames;
 use protocol_core::{
-    Context, ErrorCode, ErrorReply, Hub, Protocol, Rejection, Server, ServerBuilder,
+    Context, ErrorCode, ErrorReply, Hub, Protocol, Rejection, Server, ServerBuilder, TokenAuth,
 };
 
 /// Longest message text, in characters.
@@ -56,6 +56,14 @@ pub enum ClientMsg {
         /// The room.
         room: String,
     },
+    /// Renew the connection's signed token before it expires (servers started with
+    /// `--auth-secret`); answered with `refreshed`. A token for another user, or one that does
+    /// not verify, is `invalid_token`; without tokens on the server, `invalid_message`.
+    #[protocol(reply = ServerMsg::Refreshed)]
+    Refresh {
+        /// A fresh JWT for the same user.
+        token: String,
+    },
 }
 
 /// Messages the chat server sends.
@@ -93,6 +101,11 @@ pub enum ServerMsg {
         from: String,
         /// The text.
         text: String,
+    },
+    /// Your token was renewed; the reply to `refresh`, with its `id`.
+    Refreshed {
+        /// When the connection now expires, in seconds since the Unix epoch.
+        expires_at: u64,
     },
     /// Someone read your message.
     Read {
@@ -183,6 +196,7 @@ pub struct Chat {
     node: String,
     next_id: AtomicU64,
     authors: AuthorBook,
+    tokens: Option<TokenAuth>,
 }
 
 impl Default for Chat {
@@ -203,7 +217,14 @@ impl Chat {
                 order: VecDeque::new(),
                 capacity: remember.max(1),
             })),
+            tokens: None,
         }
+    }
+
+    /// Require signed tokens (`?token=JWT`, `sub` = user name) instead of `?user=NAME`.
+    pub fn with_tokens(mut self, tokens: TokenAuth) -> Self {
+        self.tokens = Some(tokens);
+        self
     }
 
     /// A chat node sharing its rooms through `broker`: message ids start with the node's id, and
@@ -219,6 +240,7 @@ impl Chat {
                 prefix: format!("{}:author:", broker.prefix()),
                 ttl_secs: remember_secs.max(1),
             },
+            tokens: None,
         }
     }
 
@@ -428,6 +450,30 @@ impl ClientMsgHandler for Chat {
         .map_err(internal)
     }
 
+    async fn on_refresh(
+        &self,
+        cx: &Context<ServerMsg>,
+        token: String,
+    ) -> Result<ServerMsg, ErrorReply> {
+        let Some(tokens) = &self.tokens else {
+            return Err(ErrorReply::invalid(
+                "/token",
+                "this server does not use tokens (started without --auth-secret)",
+            ));
+        };
+        let identity = tokens
+            .verify(&token)
+            .map_err(|r| ErrorReply::new("invalid_token", r.reason).with_pointer("/token"))?;
+        cx.renew(&identity).map_err(|e| {
+            ErrorReply::new("invalid_token", e.message().to_owned()).with_pointer("/token")
+        })?;
+        let expires_at = identity
+            .expires()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        Ok(ServerMsg::Refreshed { expires_at })
+    }
+
     async fn on_leave(&self, cx: &Context<ServerMsg>, room: String) -> Result<(), ErrorReply> {
         check_room(&room)?;
         if !cx.leave(&room).await {
@@ -445,15 +491,12 @@ pub fn valid_user(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// The identity from `?user=NAME`, or 401.
+/// The identity from `?user=NAME` (the development mode: nothing verifies it), or 401.
 pub fn authenticate(uri: &str) -> Result<String, Rejection> {
     let query = uri.split_once('?').map_or("", |(_, q)| q);
-    let user = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("user="))
-        .unwrap_or_default();
-    if valid_user(user) {
-        Ok(user.to_owned())
+    let user = protocol_core::query::param(query, "user").unwrap_or_default();
+    if valid_user(&user) {
+        Ok(user.into_owned())
     } else {
         Err(Rejection::new(
             401,
@@ -483,14 +526,28 @@ pub fn hub_with(broker: Arc<dyn protocol_core::Broker>) -> Hub<ServerMsg> {
         .build()
 }
 
-/// The chat's server, configured: hub, `?user=NAME` authentication, default limits.
+/// The chat's server, configured: hub, authentication (signed tokens when the chat has them,
+/// else the development mode `?user=NAME`), default limits.
 pub fn server_builder(
     chat: Chat,
     hub: Hub<ServerMsg>,
 ) -> ServerBuilder<TypedFrames<ClientMsg, Chat>> {
-    Server::<ClientMsg, Chat>::builder_shared(Arc::new(chat))
-        .hub(hub)
-        .authenticate(|req| authenticate(&req.uri().to_string()))
+    let tokens = chat.tokens.clone();
+    let builder = Server::<ClientMsg, Chat>::builder_shared(Arc::new(chat)).hub(hub);
+    match tokens {
+        Some(tokens) => builder.authenticate(move |req| {
+            let identity = tokens.authenticate(req)?;
+            if valid_user(identity.name()) {
+                Ok(identity)
+            } else {
+                Err(Rejection::new(
+                    401,
+                    "token refused: its sub is not a user name ([A-Za-z0-9_-]{1,32})",
+                ))
+            }
+        }),
+        None => builder.authenticate(|req| authenticate(&req.uri().to_string())),
+    }
 }
 
 /// The chat's WebSocket server (mount it with [`router`] or serve it directly).

@@ -1,4 +1,5 @@
 //! `chat-server --listen ADDR`: serves the chat page at `/` and its WebSocket at `/ws`.
+//! `chat-server token NAME --ttl 1h`: prints a signed token for NAME (with `--auth-secret`).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -12,6 +13,18 @@ use protocol_core::redis::{RedisBroker, RedisConfig};
 #[derive(Parser, Debug)]
 #[command(name = "chat-server", version, about)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Require signed tokens (HS256 JWT with this secret, `sub` = user name): connect with
+    /// `?token=JWT`. Without it, `?user=NAME` is the development mode (identities unverified).
+    #[arg(
+        long,
+        env = "CHAT_AUTH_SECRET",
+        global = true,
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    auth_secret: Option<String>,
     /// Address to listen on; port 0 picks a free port (the real one is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -43,8 +56,67 @@ struct Args {
     trust_proxy: Vec<std::net::IpAddr>,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Print a token for NAME signed with the --auth-secret (or CHAT_AUTH_SECRET).
+    Token {
+        /// The user name ([A-Za-z0-9_-]{1,32}).
+        name: String,
+        /// How long it is valid: `90s`, `30m`, `1h`, `7d`.
+        #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+        ttl: Duration,
+    },
+}
+
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m, 1h or 7d"))?;
+    let secs = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use s, m, h or d")),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(secs)))
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Token { name, ttl }) = &args.command {
+        let Some(secret) = &args.auth_secret else {
+            eprintln!("chat-server token: give the secret with --auth-secret or CHAT_AUTH_SECRET");
+            return ExitCode::from(2);
+        };
+        if !chat_example::valid_user(name) {
+            eprintln!("chat-server token: {name:?} is not a user name ([A-Za-z0-9_-]{{1,32}})");
+            return ExitCode::from(2);
+        }
+        return match protocol_core::token::hs256_token(secret.as_bytes(), name, *ttl) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("chat-server token: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let tokens = match args
+        .auth_secret
+        .as_deref()
+        .map(|s| protocol_core::TokenAuth::hs256(s.as_bytes()))
+    {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            eprintln!("chat-server: --auth-secret: {e}");
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -91,6 +163,15 @@ fn main() -> ExitCode {
                 chat_example::Chat::shared(b, 24 * 3600),
                 chat_example::hub_with(Arc::clone(b) as Arc<dyn protocol_core::Broker>),
             ),
+        };
+        let chat = match &tokens {
+            Some(t) => chat.with_tokens(t.clone()),
+            None => {
+                tracing::warn!(
+                    "no --auth-secret: clients name themselves with ?user=NAME and nothing verifies it (development mode)"
+                );
+                chat
+            }
         };
         let node = hub.node_id().to_owned();
         let mut builder = chat_example::server_builder(chat, hub).with_limits(|l| {
