@@ -262,11 +262,12 @@ pub(crate) fn module(
         .iter()
         .map(|(q, r)| format!("{}: {}", property_key(&q.wire), js_string(&r.wire)))
         .collect();
-    let _ = writeln!(
-        out,
-        "const REPLIES = Object.freeze({{ {} }});",
-        pairs.join(", ")
-    );
+    let replies = if pairs.is_empty() {
+        "{}".to_owned()
+    } else {
+        format!("{{ {} }}", pairs.join(", "))
+    };
+    let _ = writeln!(out, "const REPLIES = Object.freeze({replies});");
     let _ = writeln!(
         out,
         "/** The server messages `handle` needs a handler for (\"*\": any unknown type). */"

@@ -107,8 +107,9 @@ export interface Client {
   /** Sets the handlers, one for every server message that is not only a reply (call it right
    * after `connect`; it replaces earlier ones). */
   handle(handlers: Handlers): void;
-  /** Listens to every valid message of one type (replies and errors too); returns the
-   * function that stops it. */
+  /** Listens to every valid message of one type (replies and errors too; a reply that answers
+   * no pending request, e.g. after its timeout, reaches only these); returns the function that
+   * stops it. */
   on<T extends ServerMessage.MessageType>(type: T, listener: (msg: ServerMessageOf<T>) => void): () => void;
   /** Closes for good (default code 1000): no reconnect; pending and queued requests reject
    * with {@link ClientError} `closed`. */

@@ -271,9 +271,10 @@ class Client {
     clearTimeout(this.#retryTimer);
     const ws = this.#ws;
     this.#ws = null;
-    if (ws) ws.close(code, reason);
     this.#fail(new ClientError("closed", "the client was closed"), true);
     this.#setStatus("closed", { attempt: this.#attempt, code, reason });
+    // Last: a code the WebSocket refuses throws to the caller, with the client closed already.
+    if (ws) ws.close(code, reason);
   }
 
   #setStatus(status, detail) {
@@ -297,6 +298,10 @@ class Client {
       if (this.#ws !== ws) return;
       this.#attempt = 0;
       // Sends made in onStatus("open") (re-joining rooms, say) go out before the queue.
+      // Resume slots in here once rooms are streams (epoch and offsets on `joined`, `message`
+      // and `sent`): the client will keep each room's epoch and last offset as those messages
+      // pass through #receive, re-join with `since` before the queue is flushed, and report
+      // `recovered` with the status. Until the protocol carries them, re-joining is the app's.
       this.#setStatus("open", { attempt: 0, reconnected: !first });
       if (this.#ws !== ws) return;
       const queue = this.#queue;

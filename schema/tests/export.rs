@@ -208,6 +208,60 @@ fn clashing_names_get_suffixes_and_custom_tags_work() {
 }
 
 #[test]
+fn the_client_knows_requests_handlers_and_the_error_reply_of_each_protocol() {
+    let files = spec().files().unwrap();
+    let js = &files[5].contents;
+    let dts = &files[6].contents;
+    assert_eq!(files[5].name, "demo.client.js");
+    assert!(js.contains("import { ServerMsg as ServerGuards } from \"./demo.js\";"));
+    assert!(js.contains("const REPLIES = Object.freeze({ message: \"sent\" });"));
+    assert!(js.contains("const ERROR_TYPE = \"error\";"));
+    // Replies (`sent`) and the error reply need no handler; the catch-all does, under "*".
+    assert!(
+        js.contains("const HANDLED = Object.freeze([\"joined\", \"message\", \"moved\", \"*\"]);")
+    );
+    // The schema for `validate`, without annotations.
+    assert!(
+        js.contains("    \"moved\": {\"properties\":{\"id\":"),
+        "{js}"
+    );
+    assert!(!js.contains("\"description\""), "annotations are left out");
+    assert!(js.contains("export function connect(url, options = {})"));
+    assert!(
+        !js.contains("`validate` does not check"),
+        "every keyword is checked"
+    );
+    assert_eq!(files[6].name, "demo.client.d.ts");
+    assert!(dts.contains(
+        "import type { ClientMsg as ClientMessage, ServerMsg as ServerMessage } from \"./demo.js\";"
+    ));
+    assert!(dts.contains(
+        "export interface Requests {\n  message: { request: ClientMessage.Message; reply: ServerMessage.Sent };\n}"
+    ));
+    assert!(dts.contains("export type ServerError = ServerMessage.Error;"));
+    assert!(dts.contains("  moved: (msg: ServerMessage.Moved) => void;\n"));
+    assert!(dts.contains("  \"*\": (msg: ServerMessage.Unknown) => void;\n"));
+    assert!(!dts.contains("  sent: ("), "a reply gets no handler");
+
+    // Another tag, renamed enums, no requests and no error reply.
+    let files = clash::spec().files().unwrap();
+    let js = &files[5].contents;
+    let dts = &files[6].contents;
+    assert!(js.contains("const CLIENT_TAG = \"kind\";"));
+    assert!(js.contains("const SERVER_TAG = \"type\";"));
+    assert!(js.contains("const ERROR_TYPE = null;"));
+    assert!(js.contains("const REPLIES = Object.freeze({});"));
+    assert!(js.contains("const HANDLED = Object.freeze([\"Hello\"]);"));
+    assert!(js.contains("  catchAll: null,"));
+    assert!(dts.contains(
+        "import type { Msg as ClientMessage, ServerMsg as ServerMessage } from \"./clash.js\";"
+    ));
+    assert!(dts.contains("type ClientTag = \"kind\";"));
+    assert!(dts.contains("export interface Requests {}"));
+    assert!(dts.contains("export type ServerError = never;"));
+}
+
+#[test]
 fn asyncapi_document_has_channel_operations_and_replies() {
     let dir = TempDir::new("asyncapi");
     spec().export(dir.path()).unwrap();

@@ -395,3 +395,25 @@ test("chat page: reconnects after its socket is cut and after a server restart",
     await stopProcess(own.child);
   }
 });
+
+test("chat page: a ?token= in the page's URL is what it connects with, instead of ?user=", { timeout: 60_000 }, async () => {
+  const carol = await openPage("carol");
+  try {
+    const token = "header.payload.signature";
+    const socket = carol.page.waitForEvent("websocket", { timeout: STEP_MS });
+    await carol.page.goto(`${baseURL}/?token=${token}`, { timeout: NAV_MS });
+    assert.equal(await carol.page.locator("#token").inputValue({ timeout: STEP_MS }), token);
+    await carol.page.locator("#connect").click({ timeout: STEP_MS });
+    const url = new URL((await socket).url());
+    assert.equal(url.pathname, "/ws");
+    assert.deepEqual([...url.searchParams], [["token", token]]);
+    // This server runs without --auth-secret and wants ?user=: it refuses the upgrade (401),
+    // and the page keeps trying.
+    await statusIs(carol, "reconnecting");
+  } catch (e) {
+    await saveArtifacts([carol], e);
+    throw e;
+  } finally {
+    await within(CLOSE_MS, "closing carol's context", carol.context.close()).catch(() => {});
+  }
+});
