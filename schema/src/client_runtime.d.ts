@@ -121,6 +121,10 @@ export interface Client {
  * @throws {TypeError} when there is no WebSocket implementation; a malformed URL's error. */
 export declare function connect(url: string | (() => string), options?: ConnectOptions): Client;
 
+/** Checks a parsed server message as `validate` does (with the server messages' JSON Schema):
+ * null when it is valid, else the first failure. */
+export declare function validateServerMessage(value: unknown): { pointer: string; reason: string } | null;
+
 /** Why `send` threw or `request` rejected, on this side of the wire. */
 export declare class ClientError extends Error {
   readonly kind: "timeout" | "disconnected" | "queue_full" | "closed";

@@ -166,6 +166,17 @@ function checkMessage(v, at = "") {
   return check(variant, v, at);
 }
 
+/**
+ * Checks a parsed server message as `validate` does: null when it is valid, else the first
+ * failure as `{ pointer, reason }`.
+ */
+export function validateServerMessage(value) {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return { pointer: "", reason: `not a JSON object but ${jsonType(value)}` };
+  }
+  return checkMessage(value);
+}
+
 /** Reports an error thrown by application code without breaking the client's own state. */
 function report(error) {
   if (typeof globalThis.reportError === "function") globalThis.reportError(error);
