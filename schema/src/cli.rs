@@ -38,8 +38,8 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Write <name>.client.schema.json, <name>.server.schema.json, <name>.d.ts, <name>.js and
-    /// <name>.asyncapi.json into DIR.
+    /// Write <name>.client.schema.json, <name>.server.schema.json, <name>.d.ts, <name>.js,
+    /// <name>.asyncapi.json, <name>.client.js and <name>.client.d.ts into DIR.
     Export {
         /// The directory to write (created if missing).
         #[arg(long, value_name = "DIR")]

@@ -54,6 +54,18 @@
 //!   message per variant, named like the TypeScript types (`ClientMsg.Join`), whose payloads
 //!   reference `components.schemas` (the variant schemas in AsyncAPI's draft-07 dialect:
 //!   `$defs` moved to `components.schemas`, tuples as `items` arrays).
+//! - `<name>.client.js` + `<name>.client.d.ts`: a typed WebSocket client, an ES module with no
+//!   dependencies (it imports `<name>.js`), for browsers and Node 20+ (pass a `WebSocket`
+//!   implementation such as the `ws` package's). `connect(url, options)` returns a client with
+//!   `send(msg)` (any client message), `request(msg)` (only the variants that declare a reply;
+//!   the client assigns the correlation id; resolves with the reply's type, rejects with
+//!   `ProtocolError` on the error reply, or `ClientError` on a timeout or a lost connection),
+//!   `handle(handlers)` (one required handler per server message that is not only a reply),
+//!   `on(type, fn)` and `close()`. It reconnects with exponential backoff and jitter, queues
+//!   sends made while disconnected (bounded), reports `onStatus` (connecting, open,
+//!   reconnecting, closed) and checks every incoming frame against the server messages'
+//!   schema (`validate`; failures go to `onInvalid`). 64-bit integers are `number`, as in the
+//!   `.d.ts`.
 //!
 //! TypeScript mapping: strings, booleans and `null` as themselves; every integer and number as
 //! `number` (never `bigint`, since `JSON.parse` yields numbers) with a doc warning where the
@@ -73,6 +85,7 @@
 
 mod asyncapi;
 pub mod cli;
+mod client;
 pub mod diff;
 mod error;
 mod json;

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::json::to_file_text;
 use crate::model::{ProtocolView, VariantView};
 use crate::names::Names;
-use crate::{asyncapi, typescript};
+use crate::{asyncapi, client, typescript};
 
 /// The one place that reads which reply a request variant declares (its wire name in the other
 /// direction's enum).
@@ -131,6 +131,8 @@ impl Registered {
 ///     "chat.d.ts",
 ///     "chat.js",
 ///     "chat.asyncapi.json",
+///     "chat.client.js",
+///     "chat.client.d.ts",
 /// ]);
 /// # Ok::<(), protocol_schema::Error>(())
 /// ```
@@ -226,7 +228,7 @@ impl Spec {
     }
 
     /// The exported file names, in the order [`Spec::files`] returns them.
-    pub fn file_names(&self) -> [String; 5] {
+    pub fn file_names(&self) -> [String; 7] {
         let n = &self.name;
         [
             format!("{n}{}", Direction::Client.schema_suffix()),
@@ -234,6 +236,8 @@ impl Spec {
             format!("{n}.d.ts"),
             format!("{n}.js"),
             format!("{n}.asyncapi.json"),
+            format!("{n}.client.js"),
+            format!("{n}.client.d.ts"),
         ]
     }
 
@@ -290,7 +294,8 @@ impl Spec {
     }
 
     /// Every exported file, generated in memory: the two schemas, the TypeScript declarations
-    /// and their runtime guards, and the AsyncAPI document.
+    /// and their runtime guards, the AsyncAPI document, and the typed client with its
+    /// declarations.
     ///
     /// # Errors
     ///
@@ -304,7 +309,15 @@ impl Spec {
         let mut server_dir = DirectionView::new(Direction::Server, server, &server_schema)?;
         client_dir.link_replies(client, &server_dir)?;
         server_dir.link_replies(server, &client_dir)?;
-        let [client_file, server_file, dts_file, js_file, asyncapi_file] = self.file_names();
+        let [
+            client_file,
+            server_file,
+            dts_file,
+            js_file,
+            asyncapi_file,
+            client_js_file,
+            client_dts_file,
+        ] = self.file_names();
         let title = self.title.as_deref().unwrap_or(&self.name);
         let dirs = [&client_dir, &server_dir];
         let asyncapi = asyncapi::document(
@@ -331,12 +344,20 @@ impl Spec {
                 name: dts_file.clone(),
             },
             ExportFile {
-                name: js_file,
+                name: js_file.clone(),
                 contents: typescript::runtime(title, &self.version, &dts_file, dirs),
             },
             ExportFile {
                 name: asyncapi_file,
                 contents: to_file_text(&asyncapi),
+            },
+            ExportFile {
+                name: client_js_file,
+                contents: client::module(title, &self.version, &js_file, dirs),
+            },
+            ExportFile {
+                name: client_dts_file,
+                contents: client::declarations(title, &self.version, &js_file, dirs),
             },
         ])
     }

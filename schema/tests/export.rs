@@ -1,4 +1,4 @@
-//! Export: the five files, their determinism and content, the drift check and the app CLI.
+//! Export: the seven files, their determinism and content, the drift check and the app CLI.
 
 mod common;
 mod protocols;
@@ -9,12 +9,14 @@ use protocol_schema::{Error, FileStatus, Spec, cli};
 use protocols::{ClientMsg, ServerMsg, clash, spec};
 use serde_json::{Value, json};
 
-const FILES: [&str; 5] = [
+const FILES: [&str; 7] = [
     "demo.client.schema.json",
     "demo.server.schema.json",
     "demo.d.ts",
     "demo.js",
     "demo.asyncapi.json",
+    "demo.client.js",
+    "demo.client.d.ts",
 ];
 
 fn read(dir: &TempDir, name: &str) -> String {
@@ -39,7 +41,7 @@ fn app(spec: &Spec, args: &[&str]) -> (u8, String, String) {
 }
 
 #[test]
-fn export_writes_five_files_deterministically() {
+fn export_writes_every_file_deterministically() {
     let (a, b) = (TempDir::new("export-a"), TempDir::new("export-b"));
     let paths = spec().export(a.path()).unwrap();
     assert_eq!(
@@ -206,6 +208,60 @@ fn clashing_names_get_suffixes_and_custom_tags_work() {
 }
 
 #[test]
+fn the_client_knows_requests_handlers_and_the_error_reply_of_each_protocol() {
+    let files = spec().files().unwrap();
+    let js = &files[5].contents;
+    let dts = &files[6].contents;
+    assert_eq!(files[5].name, "demo.client.js");
+    assert!(js.contains("import { ServerMsg as ServerGuards } from \"./demo.js\";"));
+    assert!(js.contains("const REPLIES = Object.freeze({ message: \"sent\" });"));
+    assert!(js.contains("const ERROR_TYPE = \"error\";"));
+    // Replies (`sent`) and the error reply need no handler; the catch-all does, under "*".
+    assert!(
+        js.contains("const HANDLED = Object.freeze([\"joined\", \"message\", \"moved\", \"*\"]);")
+    );
+    // The schema for `validate`, without annotations.
+    assert!(
+        js.contains("    \"moved\": {\"properties\":{\"id\":"),
+        "{js}"
+    );
+    assert!(!js.contains("\"description\""), "annotations are left out");
+    assert!(js.contains("export function connect(url, options = {})"));
+    assert!(
+        !js.contains("`validate` does not check"),
+        "every keyword is checked"
+    );
+    assert_eq!(files[6].name, "demo.client.d.ts");
+    assert!(dts.contains(
+        "import type { ClientMsg as ClientMessage, ServerMsg as ServerMessage } from \"./demo.js\";"
+    ));
+    assert!(dts.contains(
+        "export interface Requests {\n  message: { request: ClientMessage.Message; reply: ServerMessage.Sent };\n}"
+    ));
+    assert!(dts.contains("export type ServerError = ServerMessage.Error;"));
+    assert!(dts.contains("  moved: (msg: ServerMessage.Moved) => void;\n"));
+    assert!(dts.contains("  \"*\": (msg: ServerMessage.Unknown) => void;\n"));
+    assert!(!dts.contains("  sent: ("), "a reply gets no handler");
+
+    // Another tag, renamed enums, no requests and no error reply.
+    let files = clash::spec().files().unwrap();
+    let js = &files[5].contents;
+    let dts = &files[6].contents;
+    assert!(js.contains("const CLIENT_TAG = \"kind\";"));
+    assert!(js.contains("const SERVER_TAG = \"type\";"));
+    assert!(js.contains("const ERROR_TYPE = null;"));
+    assert!(js.contains("const REPLIES = Object.freeze({});"));
+    assert!(js.contains("const HANDLED = Object.freeze([\"Hello\"]);"));
+    assert!(js.contains("  catchAll: null,"));
+    assert!(dts.contains(
+        "import type { Msg as ClientMessage, ServerMsg as ServerMessage } from \"./clash.js\";"
+    ));
+    assert!(dts.contains("type ClientTag = \"kind\";"));
+    assert!(dts.contains("export interface Requests {}"));
+    assert!(dts.contains("export type ServerError = never;"));
+}
+
+#[test]
 fn asyncapi_document_has_channel_operations_and_replies() {
     let dir = TempDir::new("asyncapi");
     spec().export(dir.path()).unwrap();
@@ -267,10 +323,10 @@ fn check_passes_then_reports_drift_as_a_unified_diff() {
     let spec = spec();
     let (code, out, _) = app(&spec, &["export", "--out", &dir_arg]);
     assert_eq!(code, 0);
-    assert_eq!(out.lines().count(), 5);
+    assert_eq!(out.lines().count(), FILES.len());
     let (code, out, err) = app(&spec, &["check", "--dir", &dir_arg]);
     assert_eq!((code, err.as_str()), (0, ""), "{out}");
-    assert!(out.contains("5 files in"));
+    assert!(out.contains(&format!("{} files in", FILES.len())));
 
     let dts = dir.join("demo.d.ts");
     let text = std::fs::read_to_string(&dts).unwrap();
@@ -299,7 +355,10 @@ fn check_passes_then_reports_drift_as_a_unified_diff() {
     assert!(out.contains("\n-    room: number;\n"), "{out}");
     assert!(out.contains("\n+    room: string;\n"), "{out}");
     assert!(out.contains("@@ -"), "{out}");
-    assert!(err.contains("2 of 5 files"), "{err}");
+    assert!(
+        err.contains(&format!("2 of {} files", FILES.len())),
+        "{err}"
+    );
     assert!(
         err.contains(&format!("run `demo-schema export --out {dir_arg}`")),
         "{err}"

@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { mkdirSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { chromium } from "playwright-core";
 
@@ -29,20 +30,25 @@ const CLOSE_MS = 10_000; // browser / server shutdown
 
 /** @type {import("node:child_process").ChildProcess | undefined} */
 let server;
+/** Every chat-server process still running (the shared one and any a test starts). */
+const servers = new Set();
 let serverLog = "";
 /** @type {string} */
 let baseURL = "";
 /** @type {import("playwright-core").Browser | undefined} */
 let browser;
 
-/** Starts chat-server on a free port and resolves with its base URL once it says so. */
-function startServer() {
+/**
+ * Starts a chat-server on a free port; resolves with `{ child, url }` once it says where it
+ * listens. Its output goes to `serverLog`, prefixed with `tag`.
+ */
+function startServerProcess(tag = "") {
   return new Promise((resolve, reject) => {
     const child = spawn(SERVER_BIN, ["--listen", "127.0.0.1:0"], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "info" },
     });
-    server = child;
+    servers.add(child);
     let settled = false;
     const settle = (fn, value) => {
       if (settled) return;
@@ -56,22 +62,29 @@ function startServer() {
     );
     child.on("error", (e) => settle(reject, new Error(`cannot start ${SERVER_BIN}: ${e.message}`)));
     child.on("exit", (code, signal) => {
-      serverLog += `[chat-server exited: code ${code}, signal ${signal}]\n`;
+      servers.delete(child);
+      serverLog += `${tag}[chat-server exited: code ${code}, signal ${signal}]\n`;
       settle(reject, new Error(`chat-server exited before listening (code ${code}, signal ${signal})\n${serverLog}`));
     });
     child.stderr.setEncoding("utf8");
-    child.stderr.on("data", (chunk) => { serverLog += chunk; });
+    child.stderr.on("data", (chunk) => { serverLog += tag ? chunk.replace(/^/gm, tag) : chunk; });
     createInterface({ input: child.stdout }).on("line", (line) => {
-      serverLog += `[stdout] ${line}\n`;
+      serverLog += `${tag}[stdout] ${line}\n`;
       const m = /^listening on (http:\/\/\S+)/.exec(line);
-      if (m) settle(resolve, m[1].replace(/\/$/, ""));
+      if (m) settle(resolve, { child, url: m[1].replace(/\/$/, "") });
     });
   });
 }
 
-/** Ends the server: SIGTERM, then SIGKILL if it is still there after CLOSE_MS. */
-async function stopServer() {
-  const child = server;
+/** Starts the shared chat-server; resolves with its base URL. */
+async function startServer() {
+  const started = await startServerProcess();
+  server = started.child;
+  return started.url;
+}
+
+/** Ends a server: SIGTERM, then SIGKILL if it is still there after CLOSE_MS. */
+async function stopProcess(child) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once("exit", resolve));
   child.kill("SIGTERM");
@@ -82,6 +95,50 @@ async function stopServer() {
     await Promise.race([exited, new Promise((r) => setTimeout(r, CLOSE_MS))]);
   }
   clearTimeout(timer);
+}
+
+/** Ends the shared server. */
+async function stopServer() {
+  await stopProcess(server);
+}
+
+/**
+ * A TCP proxy on 127.0.0.1:0 in front of `target` (a base URL, changeable): a page loaded
+ * through it has its WebSocket through it too, so the test can cut that socket (Chromium's
+ * offline emulation does not close an open WebSocket), refuse new ones, or move them to another
+ * server.
+ */
+class TcpProxy {
+  accepting = true;
+  sockets = new Set();
+  constructor(target) {
+    this.target = new URL(target);
+  }
+  async start() {
+    this.server = net.createServer((client) => {
+      if (!this.accepting) { client.destroy(); return; }
+      const upstream = net.connect(Number(this.target.port), this.target.hostname);
+      const pair = { client, upstream };
+      this.sockets.add(pair);
+      const end = () => { this.sockets.delete(pair); client.destroy(); upstream.destroy(); };
+      client.on("error", end).on("close", end);
+      upstream.on("error", end).on("close", end);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+    this.url = `http://127.0.0.1:${this.server.address().port}`;
+    return this;
+  }
+  /** Resets every connection through the proxy (the page's socket closes with 1006). */
+  cutAll() {
+    for (const { client, upstream } of [...this.sockets]) { client.resetAndDestroy(); upstream.destroy(); }
+    this.sockets.clear();
+  }
+  async close() {
+    this.cutAll();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
 }
 
 /** Rejects after `ms` unless `promise` settles first. */
@@ -127,9 +184,9 @@ async function openPage(name) {
 }
 
 /** Logs in as `user` to room `general` and waits until the page says it is online there. */
-async function join(p) {
+async function join(p, url = baseURL) {
   const { page, name } = p;
-  await page.goto(`${baseURL}/`, { timeout: NAV_MS });
+  await page.goto(`${url}/`, { timeout: NAV_MS });
   await page.locator("#name").fill(name, { timeout: STEP_MS });
   assert.equal(await page.locator("#room").inputValue({ timeout: STEP_MS }), "general", `${name}: default room`);
   await page.locator("#connect").click({ timeout: STEP_MS });
@@ -192,7 +249,7 @@ after(async () => {
 
 // Last resort if the runner is torn down abruptly: never leave the server behind.
 process.on("exit", () => {
-  if (server && server.exitCode === null && server.signalCode === null) server.kill("SIGKILL");
+  for (const child of servers) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
 });
 
 test("chat page: join, typing, message, read receipt, presence", { timeout: 150_000 }, async () => {
@@ -247,5 +304,116 @@ test("chat page: join, typing, message, read receipt, presence", { timeout: 150_
     throw e;
   } finally {
     for (const p of pages) await within(CLOSE_MS, `closing ${p.name}'s context`, p.context.close()).catch(() => {});
+  }
+});
+
+/** The texts of the chat lines on a page, in order. */
+const texts = (p) => p.page.locator("#messages li.msg .text").allTextContents({ timeout: STEP_MS });
+
+/** alice sends `text` and waits for the server's id on her own line. */
+async function post(alice, text) {
+  await alice.page.locator("#text").fill(text, { timeout: STEP_MS });
+  await alice.page.locator("#send").click({ timeout: STEP_MS });
+  await expectState("alice", alice.page.locator("#messages li.msg.mine[data-id]", { hasText: text }), "visible", `her own "${text}" with a data-id`);
+}
+
+/** Waits until the page's status is `state`; returns its recorded transitions. */
+async function statusIs(p, state, timeout = STEP_MS) {
+  await expectState(p.name, p.page.locator(`#status[data-state="${state}"]`), "attached", `#status ${state}`, timeout);
+  return (await p.page.locator("#status").getAttribute("data-history", { timeout: STEP_MS })) ?? "";
+}
+
+test("chat page: reconnects after its socket is cut and after a server restart", { timeout: 170_000 }, async () => {
+  let own = await startServerProcess("[own] ");
+  const proxyA = await new TcpProxy(own.url).start();
+  const proxyB = await new TcpProxy(own.url).start();
+  const alice = await openPage("alice");
+  const bob = await openPage("bob");
+  const pages = [alice, bob];
+  try {
+    await join(alice, proxyA.url);
+    await join(bob, proxyB.url);
+    await expectState("alice", alice.page.locator('#members li[data-user="bob"]'), "visible", "bob in #members");
+    await post(alice, "before the cut");
+    await expectState("bob", bob.page.locator("#messages li.msg", { hasText: "before the cut" }), "visible", '"before the cut"');
+
+    // bob's socket is cut and new ones are refused for a while; the page says it is reconnecting.
+    proxyB.accepting = false;
+    proxyB.cutAll();
+    await statusIs(bob, "reconnecting");
+    await expectState("alice", alice.page.locator("#messages li.system", { hasText: "bob is offline" }), "visible", '"bob is offline"');
+    // alice keeps posting while bob is away; bob writes too (his message waits in the queue).
+    await post(alice, "while bob is away");
+    await bob.page.locator("#text").fill("queued by bob", { timeout: STEP_MS });
+    await bob.page.locator("#send").click({ timeout: STEP_MS });
+
+    proxyB.accepting = true;
+    const afterCut = await statusIs(bob, "open");
+    assert.match(afterCut, /^connecting open (reconnecting )+open$/, `bob's status went reconnecting -> open: ${afterCut}`);
+    await expectState("bob", bob.page.locator("#status", { hasText: "online as bob" }), "visible", "online as bob again");
+    await expectState("bob", bob.page.locator("#messages li.system", { hasText: "you are back in general" }), "visible", '"you are back in general"');
+    await expectState("alice", alice.page.locator("#messages li.system", { hasText: "bob is online" }).nth(1), "visible", 'a second "bob is online"');
+    // The queued message went out after the re-join: alice gets it, and bob's line its id.
+    await expectState("alice", alice.page.locator("#messages li.msg", { hasText: "queued by bob" }), "visible", '"queued by bob"');
+    await expectState("bob", bob.page.locator("#messages li.msg.mine[data-id]", { hasText: "queued by bob" }), "visible", "his queued message with a data-id");
+    await post(alice, "after the cut");
+    await expectState("bob", bob.page.locator("#messages li.msg", { hasText: "after the cut" }), "visible", '"after the cut"');
+
+    // The server restarts under both pages: a new process, on another port behind the proxies.
+    proxyA.accepting = false;
+    proxyB.accepting = false;
+    await stopProcess(own.child);
+    await statusIs(alice, "reconnecting");
+    await statusIs(bob, "reconnecting");
+    own = await startServerProcess("[own, restarted] ");
+    proxyA.target = new URL(own.url);
+    proxyB.target = new URL(own.url);
+    proxyA.accepting = true;
+    proxyB.accepting = true;
+    // Backoff: attempts about 0.5, 1, 2, 4 s apart; the restart takes well under that.
+    const afterRestartA = await statusIs(alice, "open", 3 * STEP_MS);
+    const afterRestartB = await statusIs(bob, "open", 3 * STEP_MS);
+    assert.match(afterRestartA, /open (reconnecting )+open$/, `alice: ${afterRestartA}`);
+    assert.match(afterRestartB, /open (reconnecting )+open (reconnecting )+open$/, `bob: ${afterRestartB}`);
+    await expectState("alice", alice.page.locator('#members li[data-user="bob"]'), "visible", "bob in #members after the restart");
+    await expectState("bob", bob.page.locator('#members li[data-user="alice"]'), "visible", "alice in #members after the restart");
+    await post(alice, "after the restart");
+    await expectState("bob", bob.page.locator("#messages li.msg", { hasText: "after the restart" }), "visible", '"after the restart"');
+
+    // Every message the server delivered to bob is there once, in order. "while bob is away"
+    // is not: it was posted while bob had no connection, and without room streams (resume) the
+    // server keeps nothing to send him later.
+    assert.deepEqual(await texts(bob), ["before the cut", "queued by bob", "after the cut", "after the restart"]);
+    assert.deepEqual(await texts(alice), ["before the cut", "while bob is away", "queued by bob", "after the cut", "after the restart"]);
+  } catch (e) {
+    await saveArtifacts(pages, e);
+    throw e;
+  } finally {
+    for (const p of pages) await within(CLOSE_MS, `closing ${p.name}'s context`, p.context.close()).catch(() => {});
+    await proxyA.close();
+    await proxyB.close();
+    await stopProcess(own.child);
+  }
+});
+
+test("chat page: a ?token= in the page's URL is what it connects with, instead of ?user=", { timeout: 60_000 }, async () => {
+  const carol = await openPage("carol");
+  try {
+    const token = "header.payload.signature";
+    const socket = carol.page.waitForEvent("websocket", { timeout: STEP_MS });
+    await carol.page.goto(`${baseURL}/?token=${token}`, { timeout: NAV_MS });
+    assert.equal(await carol.page.locator("#token").inputValue({ timeout: STEP_MS }), token);
+    await carol.page.locator("#connect").click({ timeout: STEP_MS });
+    const url = new URL((await socket).url());
+    assert.equal(url.pathname, "/ws");
+    assert.deepEqual([...url.searchParams], [["token", token]]);
+    // This server runs without --auth-secret and wants ?user=: it refuses the upgrade (401),
+    // and the page keeps trying.
+    await statusIs(carol, "reconnecting");
+  } catch (e) {
+    await saveArtifacts([carol], e);
+    throw e;
+  } finally {
+    await within(CLOSE_MS, "closing carol's context", carol.context.close()).catch(() => {});
   }
 });

@@ -570,8 +570,13 @@ pub fn spec() -> protocol_schema::Spec {
 pub const INDEX_HTML: &str = include_str!("../static/index.html");
 /// The page's script.
 pub const CHAT_JS: &str = include_str!("../static/chat.js");
+/// The generated client the page imports (`schema/chat.client.js`, from `chat-schema export`).
+pub const CLIENT_JS: &str = include_str!("../schema/chat.client.js");
+/// The generated guards the client imports (`schema/chat.js`).
+pub const GUARDS_JS: &str = include_str!("../schema/chat.js");
 
-/// One port: the page at `/`, its script at `/chat.js`, the WebSocket at `/ws`.
+/// One port: the page at `/`, its script at `/chat.js`, the generated modules it imports under
+/// `/schema/`, the WebSocket at `/ws`.
 pub fn router(server: Server<ClientMsg, Chat>) -> axum::Router {
     use axum::http::header::CONTENT_TYPE;
     use axum::routing::get;
@@ -583,6 +588,24 @@ pub fn router(server: Server<ClientMsg, Chat>) -> axum::Router {
         .route(
             "/chat.js",
             get(|| async { ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], CHAT_JS) }),
+        )
+        .route(
+            "/schema/chat.client.js",
+            get(|| async {
+                (
+                    [(CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    CLIENT_JS,
+                )
+            }),
+        )
+        .route(
+            "/schema/chat.js",
+            get(|| async {
+                (
+                    [(CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    GUARDS_JS,
+                )
+            }),
         )
         .route("/ws", protocol_core::axum::websocket_route(server))
 }

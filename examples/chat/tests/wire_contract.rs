@@ -271,7 +271,21 @@ async fn one_port_serves_the_page_and_the_websocket() {
     let mut page = String::new();
     tcp.read_to_string(&mut page).await.unwrap();
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-    assert!(page.contains("<script src=\"/chat.js\">"));
+    assert!(page.contains("<script type=\"module\" src=\"/chat.js\">"));
+    // The generated modules the page imports.
+    for (path, module) in [
+        ("/schema/chat.client.js", chat_example::CLIENT_JS),
+        ("/schema/chat.js", chat_example::GUARDS_JS),
+    ] {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        tcp.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{path}: {response}");
+        assert!(response.contains("text/javascript"), "{path}: {response}");
+        assert!(response.ends_with(module), "{path}: the committed module");
+    }
 
     // The WebSocket, typed client.
     let url = format!("ws://{addr}/ws?user=alice");

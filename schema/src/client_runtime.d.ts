@@ -1,0 +1,145 @@
+
+// ---- The client (the same for every protocol; what is above is this protocol's). ----
+
+/** Where the connection is: `connecting` (first attempt), `open`, `reconnecting` (waiting for
+ * or making another attempt), `closed` (by `close()`, or given up: no more attempts). */
+export type Status = "connecting" | "open" | "reconnecting" | "closed";
+
+/** What came with a status change. */
+export interface StatusDetail {
+  /** The attempt being waited for (`reconnecting`), or the attempts made (`closed`); 0 when open. */
+  attempt: number;
+  /** `open`: whether this is a reconnection (rooms must be joined again). */
+  reconnected?: boolean;
+  /** `reconnecting`: milliseconds until the attempt. */
+  delay?: number;
+  /** The close code of the connection that ended. */
+  code?: number;
+  /** The close reason of the connection that ended. */
+  reason?: string;
+}
+
+/** Reconnection with exponential backoff and jitter: attempt n waits a random time between half
+ * and all of `min(maxDelay, minDelay * 2^(n-1))`. */
+export interface ReconnectOptions {
+  /** The first delay's upper bound, ms (default 500). */
+  minDelay?: number;
+  /** No delay is longer, ms (default 30 000). */
+  maxDelay?: number;
+  /** Give up (status `closed`) after this many failed attempts in a row (default: never). */
+  maxAttempts?: number;
+}
+
+/** A frame that was not delivered to any handler: not JSON, not an object, of unknown type, or
+ * (with `validate`) not matching its message's schema. */
+export interface InvalidFrame {
+  /** The frame as received (a string, or binary data). */
+  data: unknown;
+  /** Why it was refused. */
+  reason: string;
+  /** JSON Pointer to the part at fault ("" for the whole frame). */
+  pointer: string;
+}
+
+/** The part of the WebSocket interface the client uses (browsers' and the `ws` package's). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: any) => void) | null;
+  onmessage: ((ev: any) => void) | null;
+  onclose: ((ev: any) => void) | null;
+  onerror: ((ev: any) => void) | null;
+}
+
+/** A WebSocket constructor: `globalThis.WebSocket` in browsers, `ws`'s in Node 20. */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/** Options of {@link connect}; every one has a default. */
+export interface ConnectOptions {
+  /** The WebSocket implementation (default `globalThis.WebSocket`). */
+  WebSocket?: WebSocketConstructor;
+  /** Reconnect after the connection is lost (default on); `false` to stop at the first close. */
+  reconnect?: boolean | ReconnectOptions;
+  /** How long a request waits for its reply, ms (default 10 000). */
+  requestTimeout?: number;
+  /** How many sends may wait while disconnected (default 100); one more throws
+   * {@link ClientError} `queue_full`. */
+  queueLimit?: number;
+  /** Check every incoming frame against its message's schema (default on); one that fails goes
+   * to `onInvalid`, never to a handler. */
+  validate?: boolean;
+  /** Every status change. Sends made here on `open` go out before the queued ones, so this is
+   * where to join rooms again. */
+  onStatus?: (status: Status, detail: StatusDetail) => void;
+  /** Frames refused (default: `console.warn`). */
+  onInvalid?: (frame: InvalidFrame) => void;
+  /** Error replies that answer no pending request (default: `console.warn`). */
+  onError?: (error: ServerError) => void;
+}
+
+/** Options of one request. */
+export interface RequestOptions {
+  /** Overrides {@link ConnectOptions.requestTimeout}, ms. */
+  timeout?: number;
+}
+
+type WithoutId<T> = T extends unknown ? Omit<T, ClientId> : never;
+
+/** A request as passed to `request`: the client adds the correlation id. */
+export type RequestMsg<T extends keyof Requests> = WithoutId<Requests[T]["request"]>;
+
+/** The server message of type `T`. */
+export type ServerMessageOf<T extends ServerMessage.MessageType> = Extract<ServerMessage, Readonly<Record<ServerTag, T>>>;
+
+/** A client, from {@link connect}. */
+export interface Client {
+  /** The current status. */
+  readonly status: Status;
+  /** Sends any client message; while disconnected it waits in the queue.
+   * @throws {ClientError} `queue_full` or `closed`. */
+  send(msg: ClientMessage): void;
+  /** Sends a request (a message that declares its reply) with a fresh correlation id and
+   * resolves with the reply. Rejects with {@link ProtocolError} on an error reply, with
+   * {@link ClientError} `timeout`, `disconnected` (the connection closed after it was sent),
+   * `queue_full` or `closed`. */
+  request<T extends keyof Requests>(msg: RequestMsg<T> & Readonly<Record<ClientTag, T>>, options?: RequestOptions): Promise<Requests[T]["reply"]>;
+  /** Sets the handlers, one for every server message that is not only a reply (call it right
+   * after `connect`; it replaces earlier ones). */
+  handle(handlers: Handlers): void;
+  /** Listens to every valid message of one type (replies and errors too; a reply that answers
+   * no pending request, e.g. after its timeout, reaches only these); returns the function that
+   * stops it. */
+  on<T extends ServerMessage.MessageType>(type: T, listener: (msg: ServerMessageOf<T>) => void): () => void;
+  /** Closes for good (default code 1000): no reconnect; pending and queued requests reject
+   * with {@link ClientError} `closed`. */
+  close(code?: number, reason?: string): void;
+}
+
+/** Opens a client; the connection starts at once and is kept up. `url` may be a function,
+ * called before every attempt (for a fresh token).
+ * @throws {TypeError} when there is no WebSocket implementation; a malformed URL's error. */
+export declare function connect(url: string | (() => string), options?: ConnectOptions): Client;
+
+/** Checks a parsed server message as `validate` does (with the server messages' JSON Schema):
+ * null when it is valid, else the first failure. */
+export declare function validateServerMessage(value: unknown): { pointer: string; reason: string } | null;
+
+/** Why `send` threw or `request` rejected, on this side of the wire. */
+export declare class ClientError extends Error {
+  readonly kind: "timeout" | "disconnected" | "queue_full" | "closed";
+  constructor(kind: "timeout" | "disconnected" | "queue_full" | "closed", message: string);
+}
+
+/** A request answered by the protocol's error reply. */
+export declare class ProtocolError extends Error {
+  /** The error's machine-readable code. */
+  readonly code: string;
+  /** JSON Pointer to the field at fault, or null. */
+  readonly pointer: string | null;
+  /** The correlation id of the request. */
+  readonly id: number | null;
+  /** The whole error reply. */
+  readonly reply: ServerError;
+  constructor(reply: ServerError);
+}
