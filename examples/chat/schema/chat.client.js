@@ -12,7 +12,7 @@ const SERVER_ID = "id";
 /** The error reply's type (null: this protocol has none). */
 const ERROR_TYPE = "error";
 /** Each request's type, and its reply's. */
-const REPLIES = Object.freeze({ message: "sent" });
+const REPLIES = Object.freeze({ message: "sent", refresh: "refreshed" });
 /** The server messages `handle` needs a handler for ("*": any unknown type). */
 const HANDLED = Object.freeze(["joined", "presence", "message", "read", "typing"]);
 const HANDLED_SET = new Set(HANDLED);
@@ -25,6 +25,7 @@ const SCHEMA = {
     "presence": {"properties":{"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"online":{"type":"boolean"},"room":{"type":"string"},"type":{"const":"presence"},"user":{"type":"string"}},"required":["type","room","user","online"],"type":"object"},
     "sent": {"properties":{"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"messageId":{"type":"string"},"type":{"const":"sent"}},"required":["type","messageId"],"type":"object"},
     "message": {"properties":{"from":{"type":"string"},"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"messageId":{"type":"string"},"room":{"type":"string"},"text":{"type":"string"},"type":{"const":"message"}},"required":["type","messageId","room","from","text"],"type":"object"},
+    "refreshed": {"properties":{"expiresAt":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"type":{"const":"refreshed"}},"required":["type","expiresAt"],"type":"object"},
     "read": {"properties":{"by":{"type":"string"},"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"messageId":{"type":"string"},"type":{"const":"read"}},"required":["type","messageId","by"],"type":"object"},
     "typing": {"properties":{"active":{"type":"boolean"},"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"room":{"type":"string"},"type":{"const":"typing"},"user":{"type":"string"}},"required":["type","room","user","active"],"type":"object"},
     "error": {"properties":{"code":{"type":"string"},"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"message":{"type":"string"},"pointer":{"type":["string","null"]},"type":{"const":"error"}},"required":["type","code","message"],"type":"object"},
