@@ -11,7 +11,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createInterface } from "node:readline";
 import { mkdirSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -42,9 +42,9 @@ let browser;
  * Starts a chat-server on a free port; resolves with `{ child, url }` once it says where it
  * listens. Its output goes to `serverLog`, prefixed with `tag`.
  */
-function startServerProcess(tag = "") {
+function startServerProcess(tag = "", extraArgs = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(SERVER_BIN, ["--listen", "127.0.0.1:0"], {
+    const child = spawn(SERVER_BIN, ["--listen", "127.0.0.1:0", ...extraArgs], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "info" },
     });
@@ -396,24 +396,29 @@ test("chat page: reconnects after its socket is cut and after a server restart",
   }
 });
 
-test("chat page: a ?token= in the page's URL is what it connects with, instead of ?user=", { timeout: 60_000 }, async () => {
+test("chat page: a ?token= in the page's URL signs it in on a server that requires tokens", { timeout: 60_000 }, async () => {
+  const secret = "browser-test-secret-of-32-bytes!";
+  const own = await startServerProcess("[auth] ", ["--auth-secret", secret]);
   const carol = await openPage("carol");
   try {
-    const token = "header.payload.signature";
+    const minted = spawnSync(SERVER_BIN, ["--auth-secret", secret, "token", "carol", "--ttl", "1h"], { encoding: "utf8" });
+    assert.equal(minted.status, 0, minted.stderr);
+    const token = minted.stdout.trim();
     const socket = carol.page.waitForEvent("websocket", { timeout: STEP_MS });
-    await carol.page.goto(`${baseURL}/?token=${token}`, { timeout: NAV_MS });
+    await carol.page.goto(`${own.url}/?token=${token}`, { timeout: NAV_MS });
     assert.equal(await carol.page.locator("#token").inputValue({ timeout: STEP_MS }), token);
     await carol.page.locator("#connect").click({ timeout: STEP_MS });
     const url = new URL((await socket).url());
     assert.equal(url.pathname, "/ws");
     assert.deepEqual([...url.searchParams], [["token", token]]);
-    // This server runs without --auth-secret and wants ?user=: it refuses the upgrade (401),
-    // and the page keeps trying.
-    await statusIs(carol, "reconnecting");
+    // The server verified the token: the page is open and carol (the token's sub) is a member.
+    await statusIs(carol, "open");
+    await expectState("carol", carol.page.locator('#members li[data-user="carol"]'), "visible", "carol in #members");
   } catch (e) {
     await saveArtifacts([carol], e);
     throw e;
   } finally {
     await within(CLOSE_MS, "closing carol's context", carol.context.close()).catch(() => {});
+    await stopProcess(own.child);
   }
 });
