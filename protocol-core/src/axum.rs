@@ -73,9 +73,12 @@ impl<F: FrameHandler> WsServer<F> {
         listener: TcpListener,
         router: ::axum::Router,
     ) -> std::io::Result<()> {
-        self.accept_loop(listener, move |_server, stream, peer, deadline, permit| {
+        self.accept_loop(listener, move |server, stream, peer, deadline, permit| {
             let router = router.clone();
             async move {
+                let Some((stream, deadline)) = server.secure(stream, peer, deadline).await else {
+                    return;
+                };
                 let service =
                     hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                         req.extensions_mut().insert(ConnectInfo(peer));

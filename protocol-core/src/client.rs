@@ -26,7 +26,10 @@ pub enum ClientError {
     Connect {
         /// The URL.
         url: String,
-        /// Why.
+        /// The HTTP status when the server refused the upgrade (401, 403, 429, 503, ...).
+        status: Option<u16>,
+        /// Why: the server's own text when it refused (`HTTP 401 Unauthorized: connect with
+        /// ?user=NAME`).
         reason: String,
     },
     /// The connection is closed.
@@ -64,14 +67,40 @@ impl Default for Backoff {
     }
 }
 
-/// Configures a [`Client`].
+/// Configures a [`Client`] sending `Out` and receiving `In`; the types come with the builder,
+/// so `let c: Client<ClientMsg, ServerMsg> = Client::builder(url).connect().await?` and
+/// `Client::<ClientMsg, ServerMsg>::builder(url)` both infer.
+pub struct ClientBuilder<Out, In> {
+    settings: Settings,
+    marker: std::marker::PhantomData<fn(Out) -> In>,
+}
+
+impl<Out, In> std::fmt::Debug for ClientBuilder<Out, In> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.settings.fmt(f)
+    }
+}
+
+impl<Out, In> Clone for ClientBuilder<Out, In> {
+    fn clone(&self) -> Self {
+        ClientBuilder {
+            settings: self.settings.clone(),
+            marker: std::marker::PhantomData,
+        }
+    }
+}
+
+/// What a [`ClientBuilder`] configures, without the types (the connection task keeps it for
+/// reconnecting).
 #[derive(Debug, Clone)]
-pub struct ClientBuilder {
+struct Settings {
     url: String,
     request_timeout: Duration,
     reconnect: Option<Backoff>,
     max_message_size: usize,
     push_capacity: usize,
+    #[cfg(feature = "tls")]
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 enum Command {
@@ -91,47 +120,61 @@ pub struct Client<Out, In> {
     marker: std::marker::PhantomData<fn(Out)>,
 }
 
-impl ClientBuilder {
+impl<Out: Protocol, In: Protocol> ClientBuilder<Out, In> {
     /// A client of `url` (`ws://host:port/path?query`), 10 s request deadline, no reconnect.
     pub fn new(url: impl Into<String>) -> Self {
         ClientBuilder {
-            url: url.into(),
-            request_timeout: Duration::from_secs(10),
-            reconnect: None,
-            max_message_size: 16 << 20,
-            push_capacity: 1024,
+            settings: Settings {
+                url: url.into(),
+                request_timeout: Duration::from_secs(10),
+                reconnect: None,
+                max_message_size: 16 << 20,
+                push_capacity: 1024,
+                #[cfg(feature = "tls")]
+                tls: None,
+            },
+            marker: std::marker::PhantomData,
         }
+    }
+
+    /// Trust these certificates (PEM; a private CA or a self-signed server) for `wss://`, on
+    /// top of the webpki roots.
+    #[cfg(feature = "tls")]
+    pub fn trust_pem(mut self, pem: &[u8]) -> Result<Self, crate::tls::TlsError> {
+        let certs = crate::tls::certificates(pem)?;
+        self.settings.tls = Some(crate::tls::client_config(&certs)?);
+        Ok(self)
     }
 
     /// Deadline for [`Client::request`].
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.settings.request_timeout = timeout;
         self
     }
 
     /// Reconnect when the connection drops (pending requests fail with [`ClientError::Closed`]).
     pub fn reconnect(mut self, backoff: Backoff) -> Self {
-        self.reconnect = Some(backoff);
+        self.settings.reconnect = Some(backoff);
         self
     }
 
     /// Largest message accepted from the server.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.max_message_size = bytes;
+        self.settings.max_message_size = bytes;
         self
     }
 
     /// Connect.
-    pub async fn connect<Out: Protocol, In: Protocol>(
-        self,
-    ) -> Result<Client<Out, In>, ClientError> {
-        let ws = open(&self.url, self.max_message_size).await?;
+    pub async fn connect(self) -> Result<Client<Out, In>, ClientError> {
+        let settings = self.settings;
+        let ws = open(&settings).await?;
         let (commands, command_rx) = mpsc::channel(256);
-        let (push_tx, pushes) = mpsc::channel(self.push_capacity);
+        let (push_tx, pushes) = mpsc::channel(settings.push_capacity);
         let pending: Pending<In> = Arc::default();
+        let request_timeout = settings.request_timeout;
         tokio::spawn(drive::<In>(
             ws,
-            self.clone(),
+            settings,
             command_rx,
             push_tx,
             Arc::clone(&pending),
@@ -141,7 +184,7 @@ impl ClientBuilder {
             pushes,
             pending,
             next_id: AtomicU64::new(1),
-            request_timeout: self.request_timeout,
+            request_timeout,
             marker: std::marker::PhantomData,
         })
     }
@@ -150,17 +193,38 @@ impl ClientBuilder {
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open(url: &str, max_message_size: usize) -> Result<Ws, ClientError> {
+async fn open(builder: &Settings) -> Result<Ws, ClientError> {
+    let url = builder.url.as_str();
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .max_message_size(Some(max_message_size))
-        .max_frame_size(Some(max_message_size));
-    tokio_tungstenite::connect_async_with_config(url, Some(config), true)
-        .await
-        .map(|(ws, _)| ws)
-        .map_err(|e| ClientError::Connect {
+        .max_message_size(Some(builder.max_message_size))
+        .max_frame_size(Some(builder.max_message_size));
+    // `true`: TCP_NODELAY, so a request is not held back by Nagle's algorithm.
+    #[cfg(feature = "tls")]
+    let connected = {
+        let connector = builder
+            .tls
+            .as_ref()
+            .map(|tls| tokio_tungstenite::Connector::Rustls(std::sync::Arc::clone(tls)));
+        tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, connector).await
+    };
+    #[cfg(not(feature = "tls"))]
+    let connected = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await;
+    connected.map(|(ws, _)| ws).map_err(|e| match e {
+        tokio_tungstenite::tungstenite::Error::Http(resp) => {
+            let body =
+                String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).into_owned();
+            ClientError::Connect {
+                url: url.to_owned(),
+                status: Some(resp.status().as_u16()),
+                reason: format!("HTTP {}: {body}", resp.status()),
+            }
+        }
+        other => ClientError::Connect {
             url: url.to_owned(),
-            reason: e.to_string(),
-        })
+            status: None,
+            reason: other.to_string(),
+        },
+    })
 }
 
 fn jitter(d: Duration) -> Duration {
@@ -180,7 +244,7 @@ fn lock<In>(
 
 async fn drive<In: Protocol>(
     mut ws: Ws,
-    config: ClientBuilder,
+    config: Settings,
     mut commands: mpsc::Receiver<Command>,
     pushes: mpsc::Sender<In>,
     pending: Pending<In>,
@@ -199,7 +263,7 @@ async fn drive<In: Protocol>(
             if commands.is_closed() {
                 return;
             }
-            match open(&config.url, config.max_message_size).await {
+            match open(&config).await {
                 Ok(ws) => break ws,
                 Err(e) => {
                     tracing::debug!(error = %e, "reconnect failed");
@@ -280,7 +344,7 @@ impl<Out: Protocol, In: Protocol> Client<Out, In> {
     }
 
     /// Configure a client.
-    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+    pub fn builder(url: impl Into<String>) -> ClientBuilder<Out, In> {
         ClientBuilder::new(url)
     }
 

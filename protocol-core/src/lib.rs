@@ -63,8 +63,11 @@ pub mod query;
 pub mod redis;
 pub mod schema;
 pub mod server;
+mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "jwt")]
 pub mod token;
 
@@ -88,6 +91,7 @@ pub use outbox::{SendError, SlowConsumerPolicy};
 pub use protocol::{Protocol, VariantKind, VariantMeta};
 pub use schema::schema_for;
 pub use server::{Limits, Rejection, Server, ServerBuilder, ShutdownHandle, WsServer};
+pub use stream::ServerStream;
 #[cfg(feature = "jwt")]
 pub use token::TokenAuth;
 /// The WebSocket implementation underneath (for frame-level handlers).

@@ -19,6 +19,7 @@ use crate::admit::{AddressBook, Admission, Identity, client_address};
 use crate::connection::{self, FrameHandler, TypedFrames};
 use crate::dispatch::Dispatch;
 use crate::hub::Hub;
+use crate::stream::ServerStream;
 
 /// Limits of a server and its connections. Defaults are safe for the open internet; every
 /// field has a setter on [`ServerBuilder`].
@@ -171,6 +172,8 @@ struct Shared<F: FrameHandler> {
     /// Handshakes in progress, on every way of serving together.
     pending: Arc<Semaphore>,
     addresses: Arc<AddressBook>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConfig>,
 }
 
 /// Configures a [`Server`].
@@ -181,6 +184,8 @@ pub struct ServerBuilder<F: FrameHandler> {
     auth: Arc<Authenticate>,
     origins: Vec<String>,
     trusted_proxies: Vec<IpAddr>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConfig>,
 }
 
 /// A WebSocket server of one typed protocol: `In` messages are dispatched to `H`.
@@ -250,7 +255,18 @@ impl<F: FrameHandler> ServerBuilder<F> {
             }),
             origins: Vec::new(),
             trusted_proxies: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Serve TLS (`wss://`, and `https://` pages on the axum router) with this certificate, on
+    /// every way of serving a listener. The TLS handshake counts against the handshake
+    /// deadline.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::tls::TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
     }
 
     /// Use this hub (to configure presence messages, the broker, queue limits).
@@ -337,6 +353,8 @@ impl<F: FrameHandler> ServerBuilder<F> {
                 trusted_proxies: self.trusted_proxies,
                 state: Arc::new(state),
                 addresses: Arc::default(),
+                #[cfg(feature = "tls")]
+                tls: self.tls,
             }),
         }
     }
@@ -559,6 +577,36 @@ impl<F: FrameHandler> WsServer<F> {
         Ok(())
     }
 
+    /// The connection's stream: TLS accepted within the handshake deadline when the server has
+    /// a certificate. The rest of the deadline, for the HTTP upgrade.
+    pub(crate) async fn secure(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        deadline: Duration,
+    ) -> Option<(ServerStream, Duration)> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.shared.tls {
+            let started = tokio::time::Instant::now();
+            return match tokio::time::timeout(deadline, tls.acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => Some((
+                    ServerStream::Tls(Box::new(tls)),
+                    deadline.saturating_sub(started.elapsed()),
+                )),
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    None
+                }
+            };
+        }
+        let _ = peer;
+        Some((ServerStream::Plain(stream), deadline))
+    }
+
     async fn handle_tcp(
         &self,
         stream: TcpStream,
@@ -566,6 +614,11 @@ impl<F: FrameHandler> WsServer<F> {
         deadline: Duration,
         permit: OwnedSemaphorePermit,
     ) {
+        let started = tokio::time::Instant::now();
+        let Some((stream, _)) = self.secure(stream, peer, deadline).await else {
+            return;
+        };
+        let deadline = deadline.saturating_sub(started.elapsed());
         let s = &self.shared;
         let mut admission = None;
         #[allow(clippy::result_large_err)] // the signature is tungstenite's

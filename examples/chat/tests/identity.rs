@@ -184,3 +184,61 @@ async fn an_expiring_token_closes_the_connection_unless_refreshed_in_time() {
     tokio::time::sleep(past_expiry.saturating_sub(opened.elapsed())).await;
     assert_eq!(join(&mut renewed, "general").await, vec!["bob"]);
 }
+
+/// `chat-server --tls-cert --tls-key` with a certificate made now: a token over `wss://`.
+#[tokio::test]
+async fn tokens_over_tls_on_the_binary() {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("chat-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let chat = ChatProcess::start(
+        &[
+            "--auth-secret",
+            SECRET,
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let port = chat.addr().rsplit(':').next().unwrap().to_owned();
+    let url = format!(
+        "wss://localhost:{port}/ws?token={}",
+        token("alice", "1h", SECRET)
+    );
+    let alice: protocol_core::Client<ClientMsg, ServerMsg> = protocol_core::Client::builder(&url)
+        .trust_pem(made.cert.pem().as_bytes())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let reply = alice
+        .request(&ClientMsg::Refresh {
+            token: token("alice", "2h", SECRET),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(reply, ServerMsg::Refreshed { .. }));
+    // The refused client now learns the server's reason (status and body).
+    let plain_user = format!("wss://localhost:{port}/ws?user=alice");
+    let Err(err) = protocol_core::Client::<ClientMsg, ServerMsg>::builder(&plain_user)
+        .trust_pem(made.cert.pem().as_bytes())
+        .unwrap()
+        .connect()
+        .await
+    else {
+        panic!("connected without a token");
+    };
+    match err {
+        protocol_core::ClientError::Connect { status, reason, .. } => {
+            assert_eq!(status, Some(401));
+            assert!(reason.contains("no token"), "{reason}");
+        }
+        other => panic!("{other}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -51,6 +51,12 @@ struct Args {
     /// the same host looks like one address).
     #[arg(long)]
     count_loopback: bool,
+    /// Serve TLS (https:// and wss://) with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     /// Honour `X-Forwarded-For` from this proxy address (repeatable).
     #[arg(long, value_name = "IP")]
     trust_proxy: Vec<std::net::IpAddr>,
@@ -105,6 +111,16 @@ fn main() -> ExitCode {
             }
         };
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match protocol_core::tls::TlsConfig::from_pem_files(cert, key) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("chat-server: --tls-cert/--tls-key: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
     let tokens = match args
         .auth_secret
         .as_deref()
@@ -183,13 +199,17 @@ fn main() -> ExitCode {
         for proxy in &args.trust_proxy {
             builder = builder.trust_proxy(*proxy);
         }
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        if let Some(tls) = tls {
+            builder = builder.tls(tls);
+        }
         let server = builder.build();
         let shutdown = server.shutdown_handle();
         let app = chat_example::router(server.clone());
         if broker.is_some() {
             tracing::info!(%node, "sharing rooms through Redis");
         }
-        println!("listening on http://{addr}");
+        println!("listening on {scheme}://{addr}");
         tokio::spawn(async move {
             let _ = tokio::signal::ctrl_c().await;
             shutdown.shutdown();

@@ -117,6 +117,7 @@ impl ChatProcess {
         let addr = line
             .trim()
             .strip_prefix("listening on http://")
+            .or_else(|| line.trim().strip_prefix("listening on https://"))
             .unwrap_or_else(|| panic!("expected the listening line, got {line:?}"))
             .to_owned();
         ChatProcess { child, addr }
