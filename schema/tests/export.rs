@@ -1,4 +1,4 @@
-//! Export: the five files, their determinism and content, the drift check and the app CLI.
+//! Export: the eight files, their determinism and content, the drift check and the app CLI.
 
 mod common;
 mod protocols;
@@ -9,12 +9,15 @@ use protocol_schema::{Error, FileStatus, Spec, cli};
 use protocols::{ClientMsg, ServerMsg, clash, spec};
 use serde_json::{Value, json};
 
-const FILES: [&str; 5] = [
+const FILES: [&str; 8] = [
     "demo.client.schema.json",
     "demo.server.schema.json",
     "demo.d.ts",
     "demo.js",
     "demo.asyncapi.json",
+    "demo.py",
+    "demo.md",
+    "demo.html",
 ];
 
 fn read(dir: &TempDir, name: &str) -> String {
@@ -39,7 +42,7 @@ fn app(spec: &Spec, args: &[&str]) -> (u8, String, String) {
 }
 
 #[test]
-fn export_writes_five_files_deterministically() {
+fn export_writes_every_file_deterministically() {
     let (a, b) = (TempDir::new("export-a"), TempDir::new("export-b"));
     let paths = spec().export(a.path()).unwrap();
     assert_eq!(
@@ -267,10 +270,10 @@ fn check_passes_then_reports_drift_as_a_unified_diff() {
     let spec = spec();
     let (code, out, _) = app(&spec, &["export", "--out", &dir_arg]);
     assert_eq!(code, 0);
-    assert_eq!(out.lines().count(), 5);
+    assert_eq!(out.lines().count(), FILES.len());
     let (code, out, err) = app(&spec, &["check", "--dir", &dir_arg]);
     assert_eq!((code, err.as_str()), (0, ""), "{out}");
-    assert!(out.contains("5 files in"));
+    assert!(out.contains(&format!("{} files in", FILES.len())));
 
     let dts = dir.join("demo.d.ts");
     let text = std::fs::read_to_string(&dts).unwrap();
@@ -299,7 +302,10 @@ fn check_passes_then_reports_drift_as_a_unified_diff() {
     assert!(out.contains("\n-    room: number;\n"), "{out}");
     assert!(out.contains("\n+    room: string;\n"), "{out}");
     assert!(out.contains("@@ -"), "{out}");
-    assert!(err.contains("2 of 5 files"), "{err}");
+    assert!(
+        err.contains(&format!("2 of {} files", FILES.len())),
+        "{err}"
+    );
     assert!(
         err.contains(&format!("run `demo-schema export --out {dir_arg}`")),
         "{err}"
