@@ -20,12 +20,20 @@ pub const MAX_TEXT_CHARS: usize = 4000;
 #[protocol(rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum ClientMsg {
     /// Join a room; the sender gets `joined` with the members, the others `presence`.
+    #[protocol(
+        pushes(ServerMsg::Joined = "sender", ServerMsg::Presence = "other members"),
+        error_codes("invalid_message")
+    )]
     Join {
         /// The room.
         room: String,
     },
     /// Say something in a room you joined; answered with `sent` carrying the message id.
-    #[protocol(reply = ServerMsg::Sent)]
+    #[protocol(
+        reply = ServerMsg::Sent,
+        pushes(ServerMsg::Message = "other members"),
+        error_codes("not_in_room", "invalid_message")
+    )]
     Message {
         /// The room.
         room: String,
@@ -33,11 +41,16 @@ pub enum ClientMsg {
         text: String,
     },
     /// Tell the author that you read a message; every device of the author gets `read`.
+    #[protocol(pushes(ServerMsg::Read = "author"), error_codes("unknown_message"))]
     Read {
         /// The id from `sent` / `message`.
         message_id: String,
     },
     /// Typing started or stopped; the room's other members get `typing`.
+    #[protocol(
+        pushes(ServerMsg::Typing = "other members"),
+        error_codes("not_in_room")
+    )]
     Typing {
         /// The room.
         room: String,
@@ -45,6 +58,10 @@ pub enum ClientMsg {
         active: bool,
     },
     /// Leave a room; the others get `presence` offline when it was your last connection there.
+    #[protocol(
+        pushes(ServerMsg::Presence = "other members"),
+        error_codes("not_in_room")
+    )]
     Leave {
         /// The room.
         room: String,
