@@ -5,7 +5,8 @@
 #      narrows every message of each direction's union down to assert_never;
 #   2. the models agree with the Rust decoder on the sample corpus in SAMPLES (valid ones parse,
 #      invalid ones fail, both directions) and on EXAMPLES hypothesis-jsonschema documents per
-#      direction judged by DECODE_CMD (`... decode client|server`).
+#      direction judged by DECODE_CMD (`... decode client|server`); what the models write back
+#      (`encode`) from each frame they read must decode in Rust too.
 # Usage: bash .ci/judges/py-judges.sh DIR SAMPLES CLIENT_PREFIX SERVER_PREFIX EXAMPLES [DECODE_CMD...]
 # (without DECODE_CMD only the sample corpus is judged)
 # Env: PYTHON (default .ci/tools/venv/bin/python, with pydantic, mypy, hypothesis-jsonschema).

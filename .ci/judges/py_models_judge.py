@@ -1,6 +1,7 @@
 """The Python models (<name>.py) as an outside judge: they must read frames as the Rust decoder
 does. Every sample the decoder accepts must parse, every sample it rejects must fail, in both
-directions; and documents hypothesis-jsonschema generates from the exported schemas are sent to
+directions; what the models write back (`encode`) from each frame they read must decode in
+Rust; and documents hypothesis-jsonschema generates from the exported schemas are sent to
 the Rust decoder (`DECODE_CMD client|server`, one verdict a line) and to the models, which must
 give the same verdict on each.
 
@@ -37,6 +38,17 @@ def parsers(module):
     return getattr(module, found[0]), getattr(module, found[1])
 
 
+def decode_verdicts(decode_cmd, direction, lines):
+    run = subprocess.run(decode_cmd + [direction], input="\n".join(lines) + "\n",
+                         text=True, capture_output=True, timeout=120)
+    if run.returncode != 0:
+        raise SystemExit(f"decoder failed: {run.stderr}")
+    verdicts = run.stdout.splitlines()
+    if len(verdicts) != len(lines):
+        raise SystemExit(f"decoder gave {len(verdicts)} verdicts for {len(lines)} documents")
+    return verdicts
+
+
 def accepts(parse, text: str) -> tuple[bool, str]:
     try:
         parse(text)
@@ -67,32 +79,41 @@ def main() -> int:
     name, module = load_module(export_dir)
     parse = dict(zip(("client", "server"), parsers(module)))
     failures = checked = 0
+    # What the models write back (encode) from every frame they read, for the decoder to judge.
+    written = {"client": [], "server": []}
     for direction, prefix in zip(("client", "server"), prefixes):
         for expect, sub in ((True, "valid"), (False, "invalid")):
             for sample in sorted((samples / sub).glob(f"{prefix}-*.json")):
-                ok, why = accepts(parse[direction], sample.read_text())
+                text = sample.read_text()
+                ok, why = accepts(parse[direction], text)
                 checked += 1
                 if ok != expect:
                     failures += 1
                     verdict = "rejects" if expect else "accepts"
                     print(f"FAIL {sample}: the decoder {'accepts' if expect else 'rejects'} it, {name}.py {verdict} it {why}")
+                if ok and "Unknown" not in type(parse[direction](text)).__name__:
+                    written[direction].append(module.encode(parse[direction](text)))
     print(f"{name}.py on the sample corpus: {checked - failures} agree, {failures} disagree")
-    hyp_failures = hyp_checked = 0
     if decode_cmd:
+        bad = total = 0
+        for direction, lines in written.items():
+            if not lines:
+                continue
+            for line, verdict in zip(lines, decode_verdicts(decode_cmd, direction, lines)):
+                total += 1
+                if verdict != "ok":
+                    bad += 1
+                    print(f"FAIL {direction}: {name}.encode wrote {line}, which the Rust decoder rejects: {verdict}")
+        failures += bad
+        print(f"{name}.encode of every frame read: {total - bad} decode in Rust, {bad} do not")
+    hyp_failures = hyp_checked = 0
+    if decode_cmd and count > 0:
         for direction in ("client", "server"):
             schema = json.loads((export_dir / f"{name}.{direction}.schema.json").read_text())
             schema.pop("discriminator", None)
             docs = generate(schema, count)
             lines = [json.dumps(d) for d in docs]
-            run = subprocess.run(decode_cmd + [direction], input="\n".join(lines) + "\n",
-                                 text=True, capture_output=True, timeout=120)
-            if run.returncode != 0:
-                print(run.stderr)
-                return 1
-            verdicts = run.stdout.splitlines()
-            if len(verdicts) != len(lines):
-                print(f"decoder gave {len(verdicts)} verdicts for {len(lines)} documents")
-                return 1
+            verdicts = decode_verdicts(decode_cmd, direction, lines)
             for line, verdict in zip(lines, verdicts):
                 rust_ok = verdict == "ok"
                 py_ok, why = accepts(parse[direction], line)
