@@ -393,6 +393,8 @@ pub(crate) fn mutations(
                 m.remove(&f.name);
                 m.insert(alias.clone(), value.clone());
                 out.push(Value::Object(m));
+                // Under its name and an alias at once: serde's "duplicate field".
+                out.push(with(alias, value.clone()));
             }
         }
     }
