@@ -88,7 +88,7 @@ pub use hub::{
     Broker, ConnId, Hub, HubBuilder, InMemoryBroker, Inbox, Joined, PresenceEvent, Target,
 };
 pub use outbox::{SendError, SlowConsumerPolicy};
-pub use protocol::{Protocol, VariantKind, VariantMeta};
+pub use protocol::{Protocol, PushRef, VariantKind, VariantMeta};
 pub use schema::schema_for;
 pub use server::{Limits, Rejection, Server, ServerBuilder, ShutdownHandle, WsServer};
 pub use stream::ServerStream;

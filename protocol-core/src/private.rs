@@ -13,7 +13,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, Error as _, IgnoredAny, Map
 use serde_json::value::RawValue;
 
 use crate::protocol::Protocol;
-pub use crate::protocol::ReplyRef;
+pub use crate::protocol::{PushRef, ReplyRef};
 
 pub use schemars;
 pub use serde;

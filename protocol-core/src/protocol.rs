@@ -34,6 +34,8 @@ pub struct VariantMeta {
     /// Whether unknown fields are rejected for this variant.
     pub deny_unknown_fields: bool,
     reply: Option<ReplyRef>,
+    pushes: &'static [PushRef],
+    error_codes: &'static [&'static str],
 }
 
 /// The reply variant a request declares: its Rust name, and its wire name resolved through the
@@ -66,6 +68,68 @@ impl PartialEq for ReplyRef {
 
 impl Eq for ReplyRef {}
 
+/// A message of the other direction that handling a variant sends (declared with
+/// `#[protocol(pushes(ServerMsg::Message = "room"))]`), and who gets it. Documentation only:
+/// the generated protocol reference draws it; the runtime does not check it.
+#[derive(Clone, Copy)]
+pub struct PushRef {
+    variant: &'static str,
+    wire_name: fn() -> &'static str,
+    to: &'static str,
+}
+
+impl PushRef {
+    #[doc(hidden)]
+    pub const fn __new(
+        variant: &'static str,
+        wire_name: fn() -> &'static str,
+        to: &'static str,
+    ) -> Self {
+        Self {
+            variant,
+            wire_name,
+            to,
+        }
+    }
+
+    /// The Rust name of the pushed variant, e.g. `"Message"`.
+    pub fn variant(&self) -> &'static str {
+        self.variant
+    }
+
+    /// The wire name of the pushed variant in the other direction's enum, e.g. `"message"`.
+    pub fn wire_name(&self) -> &'static str {
+        (self.wire_name)()
+    }
+
+    /// Who gets it, in words: `"sender"`, `"room"`, `"author"`, ...
+    pub fn to(&self) -> &'static str {
+        self.to
+    }
+}
+
+impl std::fmt::Debug for PushRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({:?}) to {:?}",
+            self.variant,
+            self.wire_name(),
+            self.to
+        )
+    }
+}
+
+impl PartialEq for PushRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.variant == other.variant
+            && self.to == other.to
+            && self.wire_name() == other.wire_name()
+    }
+}
+
+impl Eq for PushRef {}
+
 impl VariantMeta {
     #[doc(hidden)]
     pub const fn __new(
@@ -85,7 +149,33 @@ impl VariantMeta {
             kind,
             deny_unknown_fields,
             reply,
+            pushes: &[],
+            error_codes: &[],
         }
+    }
+
+    #[doc(hidden)]
+    pub const fn __with_docs(
+        mut self,
+        pushes: &'static [PushRef],
+        error_codes: &'static [&'static str],
+    ) -> Self {
+        self.pushes = pushes;
+        self.error_codes = error_codes;
+        self
+    }
+
+    /// The messages of the other direction that handling this one sends, and who gets them
+    /// (`#[protocol(pushes(...))]`; documentation only).
+    pub fn pushes(&self) -> &'static [PushRef] {
+        self.pushes
+    }
+
+    /// The error codes the handler may answer with (`#[protocol(error_codes(...))]`;
+    /// documentation only, beside the codes any message can get: `invalid_json`,
+    /// `unknown_type`, `invalid_message`, `rate_limited`).
+    pub fn error_codes(&self) -> &'static [&'static str] {
+        self.error_codes
     }
 
     /// Whether this variant is a request that expects a reply.

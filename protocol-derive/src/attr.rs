@@ -42,7 +42,8 @@ impl<'c, T> Attr<'c, T> {
 }
 
 const CONTAINER_KEYS: &str = "tag, rename_all, rename_all_fields, deny_unknown_fields, id, on_unknown, handler, handler_default";
-const VARIANT_KEYS: &str = "rename, alias, rename_all, deny_unknown_fields, other, reply, error";
+const VARIANT_KEYS: &str =
+    "rename, alias, rename_all, deny_unknown_fields, other, reply, error, pushes, error_codes";
 
 /// Attributes on the enum.
 pub struct Container {
@@ -74,6 +75,27 @@ pub struct Variant {
     pub reply: Option<syn::Path>,
     /// The handler's error type for this message (`Into<ErrorReply>`); `ErrorReply` by default.
     pub error: Option<syn::Type>,
+    /// Documentation only: the messages of the other direction that handling this one sends,
+    /// each with who gets it (`pushes(ServerMsg::Message = "room")`), for the generated reference.
+    pub pushes: Vec<(syn::Path, LitStr)>,
+    /// Documentation only: the error codes the handler may answer with (`error_codes("not_in_room")`).
+    pub error_codes: Vec<LitStr>,
+}
+
+/// A recipient in words: letters, digits, spaces, `-`, `_` and `'`, 1 to 40 characters (it
+/// names a lifeline in the reference's sequence diagrams).
+fn valid_recipient(s: &str) -> bool {
+    (1..=40).contains(&s.chars().count())
+        && s.trim() == s
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '_' | '\''))
+}
+
+/// An error code: letters, digits, `_`, `.`, `:` and `-`, 1 to 64 characters.
+fn valid_error_code(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
 }
 
 fn get_lit_str(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
@@ -197,6 +219,8 @@ impl Variant {
         let mut reply = Attr::none(cx, "reply");
         let mut error = Attr::none(cx, "error");
         let mut aliases = Vec::new();
+        let mut pushes: Vec<(syn::Path, LitStr)> = Vec::new();
+        let mut error_codes: Vec<LitStr> = Vec::new();
         reject_serde(cx, attrs, "a variant");
         for attr in attrs.iter().filter(|a| a.path().is_ident("protocol")) {
             let result = attr.parse_nested_meta(|meta| {
@@ -223,6 +247,38 @@ impl Variant {
                         value.parse()?
                     };
                     error.set(&meta.path, ty);
+                } else if meta.path.is_ident("pushes") {
+                    meta.parse_nested_meta(|push| {
+                        let path = push.path.clone();
+                        if path.segments.len() < 2 {
+                            return Err(push.error(
+                                "name the pushed variant with its enum and say who gets it, e.g. `pushes(ServerMsg::Message = \"room\")`",
+                            ));
+                        }
+                        let to = push.value().and_then(|v| v.parse::<LitStr>()).map_err(|_| {
+                            push.error("say who gets the pushed message, e.g. `pushes(ServerMsg::Message = \"room\")`")
+                        })?;
+                        if !valid_recipient(&to.value()) {
+                            cx.error_spanned_by(&to, "a recipient is 1 to 40 letters, digits, spaces, `-`, `_` or `'`, e.g. \"sender\", \"room\", \"author\"");
+                        }
+                        if pushes.iter().any(|(p, t)| *p == path && t.value() == to.value()) {
+                            cx.error_spanned_by(&path, "this push is listed twice");
+                        }
+                        pushes.push((path, to));
+                        Ok(())
+                    })?;
+                } else if meta.path.is_ident("error_codes") {
+                    let content;
+                    syn::parenthesized!(content in meta.input);
+                    let codes = content.parse_terminated(|p| p.parse::<LitStr>(), Token![,])?;
+                    for code in codes {
+                        if !valid_error_code(&code.value()) {
+                            cx.error_spanned_by(&code, "an error code is 1 to 64 letters, digits, `_`, `.`, `:` or `-`, e.g. \"not_in_room\"");
+                        } else if error_codes.iter().any(|c| c.value() == code.value()) {
+                            cx.error_spanned_by(&code, "this error code is listed twice");
+                        }
+                        error_codes.push(code);
+                    }
                 } else if meta.path.is_ident("reply") {
                     let value = meta.value()?;
                     let path: syn::Path = if value.peek(LitStr) {
@@ -259,6 +315,8 @@ impl Variant {
             other: other.get().is_some(),
             reply: reply.get(),
             error: error.get(),
+            pushes,
+            error_codes,
         }
     }
 }

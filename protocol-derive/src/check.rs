@@ -65,8 +65,10 @@ fn check_other(cx: &Ctxt, cont: &Container<'_>) {
             || !v.attrs.aliases.is_empty()
             || v.attrs.reply.is_some()
             || v.attrs.error.is_some()
+            || !v.attrs.pushes.is_empty()
+            || !v.attrs.error_codes.is_empty()
         {
-            cx.error_spanned_by(v.ident, "the `#[protocol(other)]` variant has no wire name of its own: remove `rename`, `alias`, `reply` and `error`");
+            cx.error_spanned_by(v.ident, "the `#[protocol(other)]` variant has no wire name of its own: remove `rename`, `alias`, `reply`, `error`, `pushes` and `error_codes`");
         }
         let shape_ok = match &v.style {
             Style::Struct(fields) => {
@@ -159,9 +161,16 @@ fn check_id_collisions(cx: &Ctxt, cont: &Container<'_>) {
     }
 }
 
-/// Every request's reply lives in the same enum: the handler's `Out`.
+/// Every request's reply lives in the same enum: the handler's `Out`; pushes name variants of
+/// that enum too.
 fn check_reply_enums(cx: &Ctxt, cont: &Container<'_>) {
-    let Some(first) = crate::dispatch::reply_enum(cont) else {
+    let first = crate::dispatch::reply_enum(cont).or_else(|| {
+        cont.variants
+            .iter()
+            .find_map(|v| v.attrs.pushes.first())
+            .map(|(p, _)| crate::dispatch::enum_of(p))
+    });
+    let Some(first) = first else {
         return;
     };
     for v in &cont.variants {
@@ -169,6 +178,11 @@ fn check_reply_enums(cx: &Ctxt, cont: &Container<'_>) {
             && crate::dispatch::enum_of(reply) != first
         {
             cx.error_spanned_by(reply, "every `reply` must name a variant of the same enum: the other direction's protocol");
+        }
+        for (push, _) in &v.attrs.pushes {
+            if crate::dispatch::enum_of(push) != first {
+                cx.error_spanned_by(push, "every `pushes` entry must name a variant of the same enum as the replies: the other direction's protocol");
+            }
         }
     }
 }

@@ -210,9 +210,36 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
         }
         None => quote!(::core::option::Option::None),
     };
+    let pushes: Vec<TokenStream> = v
+        .attrs
+        .pushes
+        .iter()
+        .map(|(path, to)| {
+            let enum_path = crate::dispatch::enum_of(path);
+            let variant_name = path
+                .segments
+                .last()
+                .map(|s| s.ident.to_string())
+                .unwrap_or_default();
+            // The pushed variant must exist: this pattern does not compile otherwise.
+            out.items.push(quote! {
+                const _: fn(&#enum_path) -> bool = |__m| ::core::matches!(__m, #path { .. });
+            });
+            quote! {
+                ::protocol_core::__private::PushRef::__new(#variant_name, || {
+                    match <#enum_path as ::protocol_core::Protocol>::meta_by_name(#variant_name) {
+                        ::core::option::Option::Some(__m) => __m.wire_name,
+                        ::core::option::Option::None => #variant_name,
+                    }
+                }, #to)
+            }
+        })
+        .collect();
+    let error_codes = &v.attrs.error_codes;
     let meta = |kind: TokenStream, wire: &str| {
         quote! {
             ::protocol_core::VariantMeta::__new(#name, #wire, &[#(#aliases),*], #doc, ::protocol_core::VariantKind::#kind, #deny, #reply)
+                .__with_docs(&[#(#pushes),*], &[#(#error_codes),*])
         }
     };
     out.meta_arms.push(

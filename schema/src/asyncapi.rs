@@ -310,13 +310,15 @@ mod tests {
     fn dir<'a>(direction: Direction, schema: &'a Value, ns: &str) -> DirectionView<'a> {
         let view = ProtocolView::parse(schema).unwrap();
         let names = Names::new(ns, &view);
-        let replies = vec![None; view.variants.len()];
+        let n = view.variants.len();
         DirectionView {
             direction,
             view,
             names,
-            replies,
+            replies: vec![None; n],
             id_field: "id".into(),
+            pushes: vec![Vec::new(); n],
+            error_codes: vec![Vec::new(); n],
         }
     }
 

@@ -25,11 +25,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::spec::Spec;
+use crate::spec::{Direction, Spec};
 
 #[derive(Debug, Parser)]
 #[command(
-    about = "Export this protocol's JSON Schemas, TypeScript types and AsyncAPI document, or check committed ones"
+    about = "Export this protocol's JSON Schemas, TypeScript types, AsyncAPI document, Python models and reference, or check committed ones"
 )]
 struct Args {
     #[command(subcommand)]
@@ -39,7 +39,8 @@ struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Write <name>.client.schema.json, <name>.server.schema.json, <name>.d.ts, <name>.js,
-    /// <name>.asyncapi.json, <name>.client.js and <name>.client.d.ts into DIR.
+    /// <name>.asyncapi.json, <name>.client.js, <name>.client.d.ts, <name>.py, <name>.md and
+    /// <name>.html into DIR.
     Export {
         /// The directory to write (created if missing).
         #[arg(long, value_name = "DIR")]
@@ -52,6 +53,54 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
     },
+    /// Write the sample corpus for outside judges into DIR: <name>-client.schema.json,
+    /// <name>-server.schema.json, and each sample as valid/<name>-<dir>-N.json or
+    /// invalid/<name>-<dir>-N.json, sorted by the Rust decoder.
+    Samples {
+        /// The directory to write (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Decode JSON documents (one per line on standard input) with the Rust decoder and print
+    /// one verdict per line: `ok`, or `error: MESSAGE`.
+    Decode {
+        /// Which direction's decoder: client or server.
+        #[arg(value_parser = ["client", "server"])]
+        direction: String,
+    },
+}
+
+fn write_samples(spec: &Spec, out: &Path) -> Result<(usize, usize), String> {
+    let samples = spec.samples().map_err(|e| e.to_string())?;
+    let io = |p: &Path, e: std::io::Error| format!("cannot write {}: {e}", p.display());
+    for sub in ["valid", "invalid"] {
+        let d = out.join(sub);
+        std::fs::create_dir_all(&d).map_err(|e| io(&d, e))?;
+    }
+    let name = spec.name();
+    for f in spec.files().map_err(|e| e.to_string())? {
+        for d in [Direction::Client, Direction::Server] {
+            if f.name.ends_with(d.schema_suffix()) {
+                let p = out.join(format!("{name}-{d}.schema.json"));
+                std::fs::write(&p, &f.contents).map_err(|e| io(&p, e))?;
+            }
+        }
+    }
+    let (mut valid, mut invalid) = (0, 0);
+    for (i, s) in samples.iter().enumerate() {
+        let sub = if s.is_valid() {
+            valid += 1;
+            "valid"
+        } else {
+            invalid += 1;
+            "invalid"
+        };
+        let p = out
+            .join(sub)
+            .join(format!("{name}-{}-{i}.json", s.direction));
+        std::fs::write(&p, format!("{}\n", s.frame)).map_err(|e| io(&p, e))?;
+    }
+    Ok((valid, invalid))
 }
 
 /// Parse the process's arguments and run; see the [module docs](self).
@@ -131,5 +180,46 @@ where
                 2
             }
         },
+        Command::Samples { out } => match write_samples(spec, &out) {
+            Ok((valid, invalid)) => {
+                let _ = writeln!(
+                    stdout,
+                    "wrote {valid} valid and {invalid} invalid samples to {}",
+                    out.display()
+                );
+                0
+            }
+            Err(e) => {
+                let _ = writeln!(stderr, "error: {e}");
+                2
+            }
+        },
+        Command::Decode { direction } => {
+            let direction = if direction == "client" {
+                Direction::Client
+            } else {
+                Direction::Server
+            };
+            let stdin = std::io::stdin();
+            for line in std::io::BufRead::lines(stdin.lock()) {
+                let Ok(line) = line else {
+                    let _ = writeln!(stderr, "error: cannot read standard input");
+                    return 2;
+                };
+                match spec.decode(direction, &line) {
+                    Ok(Ok(())) => {
+                        let _ = writeln!(stdout, "ok");
+                    }
+                    Ok(Err(e)) => {
+                        let _ = writeln!(stdout, "error: {}", e.replace('\n', " "));
+                    }
+                    Err(e) => {
+                        let _ = writeln!(stderr, "error: {e}");
+                        return 2;
+                    }
+                }
+            }
+            0
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Schema tooling for `#[derive(Protocol)]` enums: export JSON Schema, TypeScript and AsyncAPI 3
-//! for a protocol's two directions, check committed exports for drift, tell breaking changes
+//! Schema tooling for `#[derive(Protocol)]` enums: export JSON Schema, TypeScript, AsyncAPI 3,
+//! Python models and a protocol reference for people for a protocol's two directions, check committed exports for drift, tell breaking changes
 //! apart per direction, and validate recorded traffic.
 //!
 //! ```
@@ -67,6 +67,24 @@
 //!   schema (`validate`; failures go to `onInvalid`). 64-bit integers are `number`, as in the
 //!   `.d.ts`.
 //!
+//! - `<name>.py`: pydantic v2 models, one per message, a discriminated union, a `TypeAdapter`
+//!   and a `parse_<enum>` function per direction that reads frames as the Rust decoder does,
+//!   and plain `TypedDict`s; see the mapping below.
+//! - `<name>.md` and `<name>.html`: the protocol reference. Per direction every message with
+//!   its doc comment, a field table (type in words, required, range, aliases, default, doc), an
+//!   example frame generated from the schema ([`Spec::examples`]), the reply it expects or
+//!   answers, the pushes it causes and the error codes that can come back (declared next to
+//!   the variant: `#[protocol(pushes(ServerMsg::Message = "room"), error_codes("not_in_room"))]`),
+//!   and a sequence diagram per client message: Mermaid source in the Markdown, drawn as inline
+//!   SVG in the HTML (one offline page, no script).
+//!
+//! Python mapping: each variant is a model `<Enum><Variant>` whose tag is a `Literal` (aliases
+//! included) defaulting to the wire name; fields have snake_case Python names with the wire
+//! names as aliases (`message_id` / `messageId`, `from_` / `from`), serde aliases as
+//! `AliasChoices`; integer ranges are `Field(ge=, le=)`; the models are strict, so `"1"` is no
+//! integer and `"yes"` no boolean, as in serde; `extra="forbid"` exactly where the decoder
+//! denies unknown fields. [`Spec::samples`] is the corpus CI judges them on.
+//!
 //! TypeScript mapping: strings, booleans and `null` as themselves; every integer and number as
 //! `number` (never `bigint`, since `JSON.parse` yields numbers) with a doc warning where the
 //! range exceeds ±(2^53 - 1); `Option<T>` as `T | null` (optional with `?` when it may be
@@ -82,19 +100,27 @@
 //!   [`diff`]; exit 0 compatible, 1 breaking, 2 error.
 //! - `protocol-schema validate --schema-dir DIR traffic.jsonl`: see [`validate`]; exit 0 all
 //!   valid, 1 some frame invalid, 2 error.
+//!
+//! An application's own binary ([`cli::run`]) also has `samples --out DIR` (the sample corpus,
+//! sorted by the Rust decoder, for outside judges) and `decode client|server` (the Rust
+//! decoder's verdict on each line of standard input).
 
 mod asyncapi;
 pub mod cli;
 mod client;
 pub mod diff;
 mod error;
+mod example;
 mod json;
 mod load;
 mod model;
 mod names;
+mod python;
+mod reference;
+mod sequence;
 mod spec;
 mod typescript;
 pub mod validate;
 
 pub use error::Error;
-pub use spec::{Direction, Drift, ExportFile, FileDrift, FileStatus, Spec};
+pub use spec::{Direction, Drift, ExportFile, FileDrift, FileStatus, Sample, Spec};

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::json::to_file_text;
 use crate::model::{ProtocolView, VariantView};
 use crate::names::Names;
-use crate::{asyncapi, client, typescript};
+use crate::{asyncapi, client, python, reference, typescript};
 
 /// The one place that reads which reply a request variant declares (its wire name in the other
 /// direction's enum).
@@ -71,7 +71,19 @@ struct Registered {
     schema: Value,
     /// (Rust variant name, reply wire name) for each variant that declares a reply.
     replies: Vec<(&'static str, &'static str)>,
+    /// (Rust variant name, pushed wire name, recipient) for each `pushes` entry.
+    pushes: Vec<(&'static str, &'static str, &'static str)>,
+    /// (Rust variant name, error codes) for each variant that declares them.
+    error_codes: Vec<(&'static str, &'static [&'static str])>,
     id_field: &'static str,
+    /// The Rust decoder of the enum: `Err` with its message when a frame does not decode.
+    decode: fn(&str) -> Result<(), String>,
+}
+
+fn decode_with<T: Protocol>(frame: &str) -> Result<(), String> {
+    protocol_core::decode::<T>(frame)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 impl Registered {
@@ -94,7 +106,17 @@ impl Registered {
                 .iter()
                 .filter_map(|m| reply_of(m).map(|r| (m.name, r)))
                 .collect(),
+            pushes: T::VARIANTS
+                .iter()
+                .flat_map(|m| m.pushes().iter().map(|p| (m.name, p.wire_name(), p.to())))
+                .collect(),
+            error_codes: T::VARIANTS
+                .iter()
+                .filter(|m| !m.error_codes().is_empty())
+                .map(|m| (m.name, m.error_codes()))
+                .collect(),
             id_field: id_field_of::<T>(),
+            decode: decode_with::<T>,
         }
     }
 }
@@ -133,6 +155,9 @@ impl Registered {
 ///     "chat.asyncapi.json",
 ///     "chat.client.js",
 ///     "chat.client.d.ts",
+///     "chat.py",
+///     "chat.md",
+///     "chat.html",
 /// ]);
 /// # Ok::<(), protocol_schema::Error>(())
 /// ```
@@ -228,9 +253,9 @@ impl Spec {
     }
 
     /// The exported file names, in the order [`Spec::files`] returns them.
-    pub fn file_names(&self) -> [String; 7] {
+    pub fn file_names(&self) -> Vec<String> {
         let n = &self.name;
-        [
+        vec![
             format!("{n}{}", Direction::Client.schema_suffix()),
             format!("{n}{}", Direction::Server.schema_suffix()),
             format!("{n}.d.ts"),
@@ -238,6 +263,9 @@ impl Spec {
             format!("{n}.asyncapi.json"),
             format!("{n}.client.js"),
             format!("{n}.client.d.ts"),
+            format!("{n}.py"),
+            format!("{n}.md"),
+            format!("{n}.html"),
         ]
     }
 
@@ -309,6 +337,9 @@ impl Spec {
         let mut server_dir = DirectionView::new(Direction::Server, server, &server_schema)?;
         client_dir.link_replies(client, &server_dir)?;
         server_dir.link_replies(server, &client_dir)?;
+        client_dir.link_docs(client, &server_dir)?;
+        server_dir.link_docs(server, &client_dir)?;
+        let names = self.file_names();
         let [
             client_file,
             server_file,
@@ -317,9 +348,21 @@ impl Spec {
             asyncapi_file,
             client_js_file,
             client_dts_file,
-        ] = self.file_names();
+            py_file,
+            md_file,
+            html_file,
+        ] = names
+            .try_into()
+            .map_err(|_| Error::Spec("the export's file list changed shape".into()))?;
         let title = self.title.as_deref().unwrap_or(&self.name);
         let dirs = [&client_dir, &server_dir];
+        let doc = reference::document(
+            title,
+            &self.version,
+            self.description.as_deref(),
+            &self.name,
+            dirs,
+        );
         let asyncapi = asyncapi::document(
             &asyncapi::Info {
                 channel: &self.name,
@@ -359,7 +402,116 @@ impl Spec {
                 name: client_dts_file,
                 contents: client::declarations(title, &self.version, &js_file, dirs),
             },
+            ExportFile {
+                name: py_file,
+                contents: python::module(title, &self.version, dirs),
+            },
+            ExportFile {
+                name: md_file,
+                contents: reference::markdown(&doc),
+            },
+            ExportFile {
+                name: html_file,
+                contents: reference::html(
+                    &format!("{title} {}: protocol reference", self.version),
+                    &doc,
+                ),
+            },
         ])
+    }
+
+    /// Decode `frame` with the Rust decoder of `direction`'s enum: `Ok(())`, or the decoder's
+    /// error message.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] when that direction is not registered.
+    pub fn decode(&self, direction: Direction, frame: &str) -> Result<Result<(), String>, Error> {
+        let reg = match direction {
+            Direction::Client => self.client.as_ref(),
+            Direction::Server => self.server.as_ref(),
+        };
+        let reg = reg.ok_or_else(|| Error::Spec(format!("no {direction} enum registered")))?;
+        Ok((reg.decode)(frame))
+    }
+
+    /// The example frame of every message of both directions, as the reference shows them (tag
+    /// first, the correlation id on requests and replies), each with the decoder's verdict.
+    ///
+    /// # Errors
+    ///
+    /// As [`Spec::files`].
+    pub fn examples(&self) -> Result<Vec<Sample>, Error> {
+        self.collect_samples(false)
+    }
+
+    /// The sample corpus for outside judges: every example frame and documents near it (tag
+    /// missing, retyped or unknown; each field left out, `null`, retyped, just past its range,
+    /// under its aliases; an unknown field), each sorted by the Rust decoder.
+    ///
+    /// # Errors
+    ///
+    /// As [`Spec::files`].
+    pub fn samples(&self) -> Result<Vec<Sample>, Error> {
+        self.collect_samples(true)
+    }
+
+    fn collect_samples(&self, mutate: bool) -> Result<Vec<Sample>, Error> {
+        let (client, server) = self.check_setup()?;
+        let client_schema = self.schema_with_id(client, Direction::Client);
+        let server_schema = self.schema_with_id(server, Direction::Server);
+        let mut client_dir = DirectionView::new(Direction::Client, client, &client_schema)?;
+        let mut server_dir = DirectionView::new(Direction::Server, server, &server_schema)?;
+        client_dir.link_replies(client, &server_dir)?;
+        server_dir.link_replies(server, &client_dir)?;
+        let mut out = Vec::new();
+        for (dir, other, reg) in [
+            (&client_dir, &server_dir, client),
+            (&server_dir, &client_dir, server),
+        ] {
+            let ex = crate::example::Examples::new(&dir.view);
+            for v in &dir.view.variants {
+                let answers = other.view.variants.iter().any(|o| {
+                    other
+                        .reply_of(o.index, dir)
+                        .is_some_and(|r| r.index == v.index)
+                });
+                let id = (dir.reply_of(v.index, other).is_some() || answers)
+                    .then_some((dir.id_field.as_str(), 1));
+                let frame = ex.frame(&dir.view, v, id);
+                let docs = if mutate {
+                    crate::example::mutations(&dir.view, v, &frame)
+                } else {
+                    vec![frame]
+                };
+                for doc in docs {
+                    let text = crate::example::frame_text(&doc, &dir.view.tag, &dir.id_field);
+                    let verdict = (reg.decode)(&text);
+                    out.push(Sample {
+                        direction: dir.direction,
+                        variant: v.title.clone(),
+                        frame: text,
+                        decode_error: verdict.err(),
+                    });
+                }
+            }
+        }
+        // Not objects, or no message at all.
+        if mutate {
+            for (direction, reg) in [(Direction::Client, client), (Direction::Server, server)] {
+                for text in ["[1]", "\"text\"", "{}", "null"] {
+                    out.push(Sample {
+                        direction,
+                        variant: String::new(),
+                        frame: text.to_owned(),
+                        decode_error: (reg.decode)(text).err(),
+                    });
+                }
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        out.retain(|s| seen.insert((s.direction, s.frame.clone())));
+        Ok(out)
     }
 
     /// Write every file into `dir` (created if missing); a file whose text is already right is
@@ -423,6 +575,26 @@ impl Spec {
             files.push(FileDrift { path, status });
         }
         Ok(Drift { files })
+    }
+}
+
+/// One frame of [`Spec::examples`] or [`Spec::samples`], with the Rust decoder's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// Which direction's decoder judged it.
+    pub direction: Direction,
+    /// The Rust name of the variant it was made from (empty for documents made from none).
+    pub variant: String,
+    /// The frame's text.
+    pub frame: String,
+    /// `None` when the decoder accepts the frame, else its error message.
+    pub decode_error: Option<String>,
+}
+
+impl Sample {
+    /// Whether the Rust decoder accepts the frame.
+    pub fn is_valid(&self) -> bool {
+        self.decode_error.is_none()
     }
 }
 
@@ -508,6 +680,11 @@ pub(crate) struct DirectionView<'a> {
     pub replies: Vec<Option<usize>>,
     /// The correlation id field.
     pub id_field: String,
+    /// By variant position: the messages of the other direction its handling sends (their
+    /// position there) and who gets each.
+    pub pushes: Vec<Vec<(usize, String)>>,
+    /// By variant position: the error codes its handler may answer with.
+    pub error_codes: Vec<Vec<String>>,
 }
 
 impl<'a> DirectionView<'a> {
@@ -520,13 +697,37 @@ impl<'a> DirectionView<'a> {
         })?;
         let names = Names::new(&reg.type_name, &view);
         let replies = vec![None; view.variants.len()];
+        let n = view.variants.len();
         Ok(Self {
             direction,
             view,
             names,
             replies,
             id_field: reg.id_field.to_owned(),
+            pushes: vec![Vec::new(); n],
+            error_codes: vec![Vec::new(); n],
         })
+    }
+
+    fn link_docs(&mut self, reg: &Registered, other: &DirectionView<'_>) -> Result<(), Error> {
+        for (variant, wire, to) in &reg.pushes {
+            let Some(v) = self.view.variants.iter().find(|v| v.title == *variant) else {
+                continue;
+            };
+            let target = other.view.variant_for_tag(wire).ok_or_else(|| {
+                Error::Spec(format!(
+                    "`{}::{variant}` declares that it pushes {wire:?}, but `{}` has no message of that type",
+                    reg.type_name, other.names.ns
+                ))
+            })?;
+            self.pushes[v.index].push((target.index, (*to).to_owned()));
+        }
+        for (variant, codes) in &reg.error_codes {
+            if let Some(v) = self.view.variants.iter().find(|v| v.title == *variant) {
+                self.error_codes[v.index] = codes.iter().map(|c| (*c).to_owned()).collect();
+            }
+        }
+        Ok(())
     }
 
     fn link_replies(&mut self, reg: &Registered, other: &DirectionView<'_>) -> Result<(), Error> {

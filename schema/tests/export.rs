@@ -1,4 +1,4 @@
-//! Export: the seven files, their determinism and content, the drift check and the app CLI.
+//! Export: the ten files, their determinism and content, the drift check and the app CLI.
 
 mod common;
 mod protocols;
@@ -9,7 +9,7 @@ use protocol_schema::{Error, FileStatus, Spec, cli};
 use protocols::{ClientMsg, ServerMsg, clash, spec};
 use serde_json::{Value, json};
 
-const FILES: [&str; 7] = [
+const FILES: [&str; 10] = [
     "demo.client.schema.json",
     "demo.server.schema.json",
     "demo.d.ts",
@@ -17,6 +17,9 @@ const FILES: [&str; 7] = [
     "demo.asyncapi.json",
     "demo.client.js",
     "demo.client.d.ts",
+    "demo.py",
+    "demo.md",
+    "demo.html",
 ];
 
 fn read(dir: &TempDir, name: &str) -> String {
@@ -445,4 +448,49 @@ fn specs_that_cannot_be_exported_say_why() {
         "{msg}"
     );
     assert_eq!(ClientMsg::TAG, "type");
+}
+
+#[test]
+fn samples_command_writes_the_corpus_sorted_by_the_decoder() {
+    let dir = TempDir::new("samples");
+    let dir_arg = dir.path().to_str().unwrap().to_owned();
+    let spec = spec();
+    let (code, out, err) = app(&spec, &["samples", "--out", &dir_arg]);
+    assert_eq!((code, err.as_str()), (0, ""), "{out}");
+    let samples = spec.samples().unwrap();
+    let valid = samples.iter().filter(|s| s.is_valid()).count();
+    assert_eq!(
+        out.trim(),
+        format!(
+            "wrote {valid} valid and {} invalid samples to {dir_arg}",
+            samples.len() - valid
+        )
+    );
+    let count = |sub: &str| std::fs::read_dir(dir.join(sub)).unwrap().count();
+    assert_eq!(
+        (count("valid"), count("invalid")),
+        (valid, samples.len() - valid)
+    );
+    for (i, s) in samples.iter().enumerate() {
+        let sub = if s.is_valid() { "valid" } else { "invalid" };
+        let path = dir.join(&format!("{sub}/demo-{}-{i}.json", s.direction));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", s.frame)
+        );
+        assert_eq!(
+            spec.decode(s.direction, &s.frame).unwrap().err(),
+            s.decode_error
+        );
+    }
+    for d in ["client", "server"] {
+        let schema = read_json(&dir, &format!("demo-{d}.schema.json"));
+        assert_eq!(schema["$id"], format!("urn:protocol-schema:demo:1.0.0:{d}"));
+    }
+    // The decoder's messages are the decoder's own.
+    let bad = samples.iter().find(|s| s.frame == "[1]").unwrap();
+    assert!(
+        bad.decode_error.as_deref().unwrap().contains("object"),
+        "{bad:?}"
+    );
 }

@@ -26,12 +26,20 @@ pub enum ClientMsg {
     /// Join a room; the sender gets `joined` with the members, the others `presence`.
     /// Private rooms `dm:A:B` (A < B) are open only to A and B (anyone else: `forbidden`); a
     /// connection may be in at most 100 rooms (`too_many_rooms`).
+    #[protocol(
+        pushes(ServerMsg::Joined = "sender", ServerMsg::Presence = "other members"),
+        error_codes("invalid_message", "forbidden", "too_many_rooms")
+    )]
     Join {
         /// The room: 1 to 64 of `A-Z a-z 0-9 _ . : -`.
         room: String,
     },
     /// Say something in a room you joined; answered with `sent` carrying the message id.
-    #[protocol(reply = ServerMsg::Sent)]
+    #[protocol(
+        reply = ServerMsg::Sent,
+        pushes(ServerMsg::Message = "other members"),
+        error_codes("not_in_room", "invalid_message")
+    )]
     Message {
         /// The room.
         room: String,
@@ -40,11 +48,16 @@ pub enum ClientMsg {
     },
     /// Tell the author that you read a message; every device of the author gets `read`. A
     /// message of a room you are not in is `unknown_message`.
+    #[protocol(pushes(ServerMsg::Read = "author"), error_codes("unknown_message"))]
     Read {
         /// The id from `sent` / `message`.
         message_id: String,
     },
     /// Typing started or stopped; the room's other members get `typing`.
+    #[protocol(
+        pushes(ServerMsg::Typing = "other members"),
+        error_codes("not_in_room", "invalid_message")
+    )]
     Typing {
         /// The room.
         room: String,
@@ -52,6 +65,10 @@ pub enum ClientMsg {
         active: bool,
     },
     /// Leave a room; the others get `presence` offline when it was your last connection there.
+    #[protocol(
+        pushes(ServerMsg::Presence = "other members"),
+        error_codes("not_in_room", "invalid_message")
+    )]
     Leave {
         /// The room.
         room: String,
@@ -59,7 +76,7 @@ pub enum ClientMsg {
     /// Renew the connection's signed token before it expires (servers started with
     /// `--auth-secret`); answered with `refreshed`. A token for another user, or one that does
     /// not verify, is `invalid_token`; without tokens on the server, `invalid_message`.
-    #[protocol(reply = ServerMsg::Refreshed)]
+    #[protocol(reply = ServerMsg::Refreshed, error_codes("invalid_token", "invalid_message"))]
     Refresh {
         /// A fresh JWT for the same user.
         token: String,

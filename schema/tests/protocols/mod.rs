@@ -52,12 +52,17 @@ pub enum Shape {
 #[protocol(rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum ClientMsg {
     /// Join a room.
+    #[protocol(pushes(ServerMsg::Joined = "sender"))]
     Join {
         /// The room.
         room: String,
     },
     /// Say something in a room.
-    #[protocol(reply = ServerMsg::Sent)]
+    #[protocol(
+        reply = ServerMsg::Sent,
+        pushes(ServerMsg::Message = "room"),
+        error_codes("not_in_room")
+    )]
     Message {
         /// The room.
         room: String,
@@ -96,6 +101,7 @@ pub enum ClientMsg {
         note: Option<String>,
     },
     /// Move a point (a newtype variant).
+    #[protocol(pushes(ServerMsg::Moved = "everyone"))]
     Moved(Position),
     /// Keep-alive.
     Ping,
