@@ -2,6 +2,7 @@
 //! against the exported schema and decodes, and the schema sorts the chat's sample corpus as the
 //! decoder does. (The committed files themselves are drift-checked by `chat-schema check`.)
 
+use protocol_core::Protocol;
 use serde_json::Value;
 
 fn validator(direction: &str) -> jsonschema::Validator {
@@ -21,7 +22,7 @@ fn every_chat_example_frame_validates_and_decodes() {
     let examples = chat_example::spec().examples().unwrap();
     assert_eq!(
         examples.len(),
-        5 + 7,
+        chat_example::ClientMsg::VARIANTS.len() + chat_example::ServerMsg::VARIANTS.len(),
         "one example per message of both directions"
     );
     for e in &examples {
