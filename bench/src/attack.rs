@@ -1,7 +1,8 @@
-//! The chat under attack. The server runs in a child process; well-behaved clients measure the
+//! The chat under attack. The server is the shipped `chat-server` release binary in a child
+//! process (its axum route, as users run it); well-behaved clients measure the
 //! p99 latency of a request (`message` in a room of their own, answered `sent`) with no attacker,
-//! and while each attack runs alone: a slowloris (1,000 connections that never finish the
-//! handshake), a flood (one client, 100,000 messages) and a slow reader (never reads while a room
+//! and while each attack runs alone: a slowloris (2,000 connections that never finish the
+//! handshake, more than the cap on handshakes in progress), a flood (one client, 100,000 messages) and a slow reader (never reads while a room
 //! is busy). The slow reader needs a busy room to fill its buffers, so the same busy room without
 //! it is measured as well. Every phase runs once per round and the rounds interleave them, so the
 //! machine's other load falls on all phases alike; rounds in which other processes used the CPU
@@ -25,7 +26,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::net::{ChildServer, Kind};
+use crate::net::ChildServer;
 
 /// The server's handshake timeout in this bench (the default is 5 s), so slowloris phases end
 /// sooner.
@@ -48,7 +49,9 @@ const PACE: Duration = Duration::from_millis(25);
 const MIN_SAMPLES_PER_CLIENT: usize = 50;
 /// No phase samples for longer than this.
 const PHASE_DEADLINE: Duration = Duration::from_secs(20);
-const SLOWLORIS: usize = 1000;
+/// Unfinished handshakes per slowloris phase: more than the shipped binary's cap on handshakes
+/// in progress (1024), so the cap is attacked too (connections over it are dropped at once).
+const SLOWLORIS: usize = 2000;
 const FLOOD: usize = 100_000;
 /// The busy room: talkers each sending `TALKER_MESSAGES` messages of `TALKER_TEXT` characters,
 /// one per `TALKER_PACE` (67/s: the rate limit's burst lasts the whole phase). A slow reader is
@@ -295,7 +298,7 @@ fn p99<'a>(samples: impl IntoIterator<Item = &'a (f64, f64)>) -> f64 {
     latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)]
 }
 
-/// 1,000 connections that send part of an upgrade request and nothing more, opened at about
+/// 2,000 connections that send part of an upgrade request and nothing more, opened at about
 /// 2,000 a second (all open well within the handshake timeout); returns when the server has
 /// closed them all, or after five handshake timeouts.
 async fn slowloris(addr: SocketAddr) -> SlowlorisFacts {
@@ -536,7 +539,8 @@ async fn slow_reader_facts(
 /// Start the chat server in a child process and measure every phase in rounds, until
 /// `quiet_rounds` were quiet or after three times as many rounds.
 pub fn run(quiet_rounds: usize) -> std::io::Result<AttackReport> {
-    let server = ChildServer::start(Kind::Chat)?;
+    let timeout = format!("{}", HANDSHAKE_TIMEOUT.as_secs_f64());
+    let server = ChildServer::chat_server(&["--handshake-timeout", &timeout])?;
     let addr = server.addr;
     // The good clients get a runtime (a thread) of their own: an attacker task can delay them
     // only through the server or the machine, not by holding their worker.

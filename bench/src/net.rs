@@ -37,8 +37,6 @@ pub enum Kind {
     RawTuned,
     /// Ours: `WsServer` with the echo frame handler.
     Ours,
-    /// The chat example with default limits and a 2 s handshake timeout (the attack bench).
-    Chat,
 }
 
 impl Kind {
@@ -48,7 +46,6 @@ impl Kind {
             "raw-default" => Some(Kind::RawDefault),
             "raw-tuned" => Some(Kind::RawTuned),
             "ours" => Some(Kind::Ours),
-            "chat" => Some(Kind::Chat),
             _ => None,
         }
     }
@@ -58,7 +55,6 @@ impl Kind {
             Kind::RawDefault => "raw-default",
             Kind::RawTuned => "raw-tuned",
             Kind::Ours => "ours",
-            Kind::Chat => "chat",
         }
     }
 }
@@ -85,13 +81,6 @@ pub async fn serve(kind: Kind) -> std::io::Result<()> {
                 })
                 .build();
             server.serve(listener).await
-        }
-        Kind::Chat => {
-            chat_example::server_builder(chat_example::Chat::default(), chat_example::hub())
-                .with_limits(|l| l.handshake_timeout = crate::attack::HANDSHAKE_TIMEOUT)
-                .build()
-                .serve(listener)
-                .await
         }
         Kind::RawDefault | Kind::RawTuned => loop {
             let (stream, _) = listener.accept().await?;
@@ -134,6 +123,43 @@ pub struct ChildServer {
 }
 
 impl ChildServer {
+    /// The shipped `chat-server` binary (release, next to this one), as a user runs it, with
+    /// `args`: the path every chat figure is measured on (its axum route through the runtime's
+    /// accept loop). Build it first: `cargo build --release -p chat-example --bin chat-server`.
+    pub fn chat_server(args: &[&str]) -> std::io::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let bin = exe.with_file_name("chat-server");
+        if !bin.exists() {
+            return Err(std::io::Error::other(format!(
+                "{} is missing: build it with `cargo build --release -p chat-example --bin chat-server`",
+                bin.display()
+            )));
+        }
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n 16384 2>/dev/null; exec \"$0\" \"$@\"")
+            .arg(&bin)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stdout"))?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .ok_or_else(|| std::io::Error::other(format!("chat-server said {line:?}")))?
+            .parse()
+            .map_err(std::io::Error::other)?;
+        Ok(ChildServer { child, addr })
+    }
+
     /// Start `ratios __server KIND` with a raised file limit.
     pub fn start(kind: Kind) -> std::io::Result<Self> {
         let exe = std::env::current_exe()?;

@@ -77,7 +77,14 @@ pub struct ClientBuilder<Out, In> {
 
 impl<Out, In> std::fmt::Debug for ClientBuilder<Out, In> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.settings.fmt(f)
+        let s = &self.settings;
+        f.debug_struct("ClientBuilder")
+            .field("url", &s.url)
+            .field("request_timeout", &s.request_timeout)
+            .field("reconnect", &s.reconnect)
+            .field("max_message_size", &s.max_message_size)
+            .field("refresh_every", &s.refresh.as_ref().map(|r| r.0))
+            .finish_non_exhaustive()
     }
 }
 
@@ -90,10 +97,14 @@ impl<Out, In> Clone for ClientBuilder<Out, In> {
     }
 }
 
+/// Makes the encoded refresh request for a correlation id.
+type RefreshFn = Arc<dyn Fn(u64) -> Option<String> + Send + Sync>;
+
 /// What a [`ClientBuilder`] configures, without the types (the connection task keeps it for
 /// reconnecting).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Settings {
+    refresh: Option<(Duration, RefreshFn)>,
     url: String,
     request_timeout: Duration,
     reconnect: Option<Backoff>,
@@ -115,7 +126,7 @@ pub struct Client<Out, In> {
     commands: mpsc::Sender<Command>,
     pushes: mpsc::Receiver<In>,
     pending: Pending<In>,
-    next_id: AtomicU64,
+    next_id: Arc<AtomicU64>,
     request_timeout: Duration,
     marker: std::marker::PhantomData<fn(Out)>,
 }
@@ -125,6 +136,7 @@ impl<Out: Protocol, In: Protocol> ClientBuilder<Out, In> {
     pub fn new(url: impl Into<String>) -> Self {
         ClientBuilder {
             settings: Settings {
+                refresh: None,
                 url: url.into(),
                 request_timeout: Duration::from_secs(10),
                 reconnect: None,
@@ -144,6 +156,46 @@ impl<Out: Protocol, In: Protocol> ClientBuilder<Out, In> {
         let certs = crate::tls::certificates(pem)?;
         self.settings.tls = Some(crate::tls::client_config(&certs)?);
         Ok(self)
+    }
+
+    /// Every `period`, send the request `make` returns (if any): how a connection keeps a
+    /// signed token alive, e.g. the chat's `refresh` with a token fetched from the app's
+    /// issuer. The reply is awaited in the background; a refusal is logged (the server closes
+    /// the connection with 3000 when the old token expires).
+    ///
+    /// ```no_run
+    /// # use protocol_core::{Client, ErrorReply, Protocol};
+    /// # #[derive(Protocol)] #[protocol(rename_all = "snake_case")]
+    /// # enum ClientMsg { #[protocol(reply = ServerMsg::Refreshed)] Refresh { token: String } }
+    /// # #[derive(Protocol)] #[protocol(rename_all = "snake_case")]
+    /// # enum ServerMsg { Refreshed { expires_at: u64 }, Error(ErrorReply) }
+    /// # fn fresh_token() -> String { String::new() }
+    /// # async fn run() -> Result<(), protocol_core::ClientError> {
+    /// let client: Client<ClientMsg, ServerMsg> = Client::builder("ws://127.0.0.1:8080/ws?token=...")
+    ///     .refresh_every(std::time::Duration::from_secs(600), || {
+    ///         Some(ClientMsg::Refresh { token: fresh_token() })
+    ///     })
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn refresh_every(
+        mut self,
+        period: Duration,
+        make: impl Fn() -> Option<Out> + Send + Sync + 'static,
+    ) -> Self {
+        let make: RefreshFn = Arc::new(move |id| {
+            let msg = make()?;
+            match encode_frame(&msg, Some(id)) {
+                Ok(text) => Some(text),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot encode the refresh request");
+                    None
+                }
+            }
+        });
+        self.settings.refresh = Some((period.max(Duration::from_millis(10)), make));
+        self
     }
 
     /// Deadline for [`Client::request`].
@@ -172,9 +224,11 @@ impl<Out: Protocol, In: Protocol> ClientBuilder<Out, In> {
         let (push_tx, pushes) = mpsc::channel(settings.push_capacity);
         let pending: Pending<In> = Arc::default();
         let request_timeout = settings.request_timeout;
+        let next_id = Arc::new(AtomicU64::new(1));
         tokio::spawn(drive::<In>(
             ws,
             settings,
+            Arc::clone(&next_id),
             command_rx,
             push_tx,
             Arc::clone(&pending),
@@ -183,7 +237,7 @@ impl<Out: Protocol, In: Protocol> ClientBuilder<Out, In> {
             commands,
             pushes,
             pending,
-            next_id: AtomicU64::new(1),
+            next_id,
             request_timeout,
             marker: std::marker::PhantomData,
         })
@@ -245,12 +299,19 @@ fn lock<In>(
 async fn drive<In: Protocol>(
     mut ws: Ws,
     config: Settings,
+    next_id: Arc<AtomicU64>,
     mut commands: mpsc::Receiver<Command>,
     pushes: mpsc::Sender<In>,
     pending: Pending<In>,
 ) {
     loop {
-        let closed_by_us = run_socket(&mut ws, &mut commands, &pushes, &pending).await;
+        let refresh = config.refresh.as_ref().map(|(period, make)| Refresh {
+            period: *period,
+            make,
+            next_id: &next_id,
+            timeout: config.request_timeout,
+        });
+        let closed_by_us = run_socket(&mut ws, &mut commands, &pushes, &pending, refresh).await;
         for (_, tx) in lock(&pending).drain() {
             let _ = tx.send(Err(ClientError::Closed));
         }
@@ -274,15 +335,51 @@ async fn drive<In: Protocol>(
     }
 }
 
+/// The periodic refresh request of a connection.
+struct Refresh<'a> {
+    period: Duration,
+    make: &'a RefreshFn,
+    next_id: &'a AtomicU64,
+    timeout: Duration,
+}
+
 /// Returns whether the close was ours.
 async fn run_socket<In: Protocol>(
     ws: &mut Ws,
     commands: &mut mpsc::Receiver<Command>,
     pushes: &mpsc::Sender<In>,
     pending: &Pending<In>,
+    refresh: Option<Refresh<'_>>,
 ) -> bool {
+    let period = refresh
+        .as_ref()
+        .map_or(Duration::from_secs(3600), |r| r.period);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         tokio::select! {
+            _ = tick.tick(), if refresh.is_some() => {
+                let Some(r) = &refresh else { continue };
+                let id = r.next_id.fetch_add(1, Ordering::Relaxed);
+                let Some(text) = (r.make)(id) else { continue };
+                let (tx, rx) = oneshot::channel();
+                lock(pending).insert(id, tx);
+                if ws.send(Message::Text(Utf8Bytes::from(text))).await.is_err() {
+                    lock(pending).remove(&id);
+                    return false;
+                }
+                let (timeout, pending) = (r.timeout, Arc::clone(pending));
+                tokio::spawn(async move {
+                    match tokio::time::timeout(timeout, rx).await {
+                        Ok(Ok(Ok(_))) => tracing::debug!("credential refreshed"),
+                        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "refresh refused"),
+                        Ok(Err(_)) => {}
+                        Err(_) => {
+                            lock(&pending).remove(&id);
+                            tracing::warn!("no answer to the refresh request");
+                        }
+                    }
+                });
+            }
             cmd = commands.recv() => match cmd {
                 Some(Command::Frame(text)) => {
                     if ws.send(Message::Text(Utf8Bytes::from(text))).await.is_err() {

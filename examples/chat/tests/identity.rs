@@ -242,3 +242,42 @@ async fn tokens_over_tls_on_the_binary() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The typed Rust client keeps its connection past the token's expiry with a refresh callback;
+/// the same client without one is closed.
+#[tokio::test]
+async fn the_typed_client_refreshes_through_a_callback() {
+    let chat = start();
+    let url = |t: &str| format!("ws://{}/ws?token={t}", chat.addr());
+    let fresh = token("dave", "1h", SECRET);
+    let opened = Instant::now();
+    let kept: protocol_core::Client<ClientMsg, ServerMsg> =
+        protocol_core::Client::builder(url(&token("dave", "2s", SECRET)))
+            .refresh_every(Duration::from_millis(500), move || {
+                Some(ClientMsg::Refresh {
+                    token: fresh.clone(),
+                })
+            })
+            .connect()
+            .await
+            .unwrap();
+    let dropped: protocol_core::Client<ClientMsg, ServerMsg> =
+        protocol_core::Client::connect(url(&token("erin", "2s", SECRET)))
+            .await
+            .unwrap();
+    tokio::time::sleep(Duration::from_millis(3500).saturating_sub(opened.elapsed())).await;
+    let again = ClientMsg::Refresh {
+        token: token("dave", "1h", SECRET),
+    };
+    assert!(matches!(
+        kept.request(&again).await,
+        Ok(ServerMsg::Refreshed { .. })
+    ));
+    let erin = ClientMsg::Refresh {
+        token: token("erin", "1h", SECRET),
+    };
+    assert!(matches!(
+        dropped.request(&erin).await,
+        Err(protocol_core::ClientError::Closed)
+    ));
+}
