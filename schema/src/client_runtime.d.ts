@@ -74,9 +74,25 @@ export interface ConnectOptions {
   onStatus?: (status: Status, detail: StatusDetail) => void;
   /** Frames refused (default: `console.warn`). */
   onInvalid?: (frame: InvalidFrame) => void;
-  /** Error replies that answer no pending request (default: `console.warn`). */
+  /** Error replies that answer no pending request (default: `console.warn`), and refusals of
+   * the refresh request. */
   onError?: (error: ServerError) => void;
+  /** Keep a signed token alive: while connected, send `request()` (a request, e.g. the chat's
+   * `{type: "refresh", token}`) every `every` ms; returning nothing skips that turn. Pass `url` as
+   * a function to reconnect with a fresh token too. */
+  refresh?: RefreshOptions;
 }
+
+/** See {@link ConnectOptions.refresh}. */
+export interface RefreshOptions {
+  /** Period, ms. */
+  every: number;
+  /** The request to send, or nothing. */
+  request: () => AnyRequestMsg | null | undefined;
+}
+
+/** Any request as passed to `request` (without its correlation id). */
+export type AnyRequestMsg = { [T in keyof Requests]: RequestMsg<T> & Readonly<Record<ClientTag, T>> }[keyof Requests];
 
 /** Options of one request. */
 export interface RequestOptions {

@@ -9,6 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { spawnSync } from "node:child_process";
 import WebSocket from "ws";
 import { ChatServer, Events, Proxy, STEP_MS, loadClient, within } from "./helpers.mjs";
 
@@ -365,4 +366,37 @@ test("give up after maxAttempts; close() rejects what waits and stops for good",
   assert.ok(e2 instanceof ClientError && e2.kind === "closed", `${e2}`);
   const last = await untilStatus(eve, "closed");
   assert.deepEqual([last.item.code, last.item.reason], [1000, "bye"]);
+});
+
+test("refresh: a signed token is renewed while connected; without it the server closes at exp", { timeout: 60_000 }, async () => {
+  const secret = "node-test-secret-of-32-bytes-len";
+  const authed = await ChatServer.start(SERVER_BIN, ["--auth-secret", secret]);
+  cleanup.push(() => authed.stop());
+  const token = (name, ttl) => {
+    const out = spawnSync(SERVER_BIN, ["--auth-secret", secret, "token", name, "--ttl", ttl], { encoding: "utf8" });
+    assert.equal(out.status, 0, out.stderr);
+    return out.stdout.trim();
+  };
+  const url = (t) => `ws://${authed.addr}/ws?token=${t}`;
+  const statuses = { kept: [], dropped: [] };
+  const kept = connect(url(token("kim", "2s")), {
+    WebSocket, reconnect: false,
+    refresh: { every: 500, request: () => ({ type: "refresh", token: token("kim", "1h") }) },
+    onStatus: (s, d) => statuses.kept.push([s, d.code]),
+  });
+  const dropped = connect(url(token("lee", "2s")), {
+    WebSocket, reconnect: false,
+    onStatus: (s, d) => statuses.dropped.push([s, d.code]),
+  });
+  cleanup.push(async () => { kept.close(); dropped.close(); });
+  await within(STEP_MS, "both open", (async () => {
+    while (kept.status !== "open" || dropped.status !== "open") await new Promise((r) => setTimeout(r, 20));
+  })());
+  await new Promise((r) => setTimeout(r, 3_500));
+  assert.equal(kept.status, "open", JSON.stringify(statuses.kept));
+  const reply = await kept.request({ type: "refresh", token: token("kim", "1h") });
+  assert.equal(reply.type, "refreshed");
+  // Lee did not renew: closed by the server with 3000 when the token expired.
+  assert.equal(dropped.status, "closed");
+  assert.deepEqual(statuses.dropped.at(-1), ["closed", 3000]);
 });

@@ -66,9 +66,9 @@ export async function loadClient(dir, name) {
 /** A chat-server child process on 127.0.0.1:0; `addr` once it printed `listening on`. */
 export class ChatServer {
   log = "";
-  static async start(bin) {
+  static async start(bin, args = []) {
     const s = new ChatServer();
-    s.child = spawn(bin, ["--listen", "127.0.0.1:0"], {
+    s.child = spawn(bin, ["--listen", "127.0.0.1:0", ...args], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" },
     });

@@ -250,6 +250,7 @@ class Client {
   #queue = [];
   #handlers = null;
   #listeners = new Map();
+  #refreshTimer = undefined;
 
   constructor(url, options) {
     this.#url = url;
@@ -316,6 +317,7 @@ class Client {
   close(code = 1000, reason = "") {
     if (this.#status === "closed") return;
     clearTimeout(this.#retryTimer);
+    clearInterval(this.#refreshTimer);
     const ws = this.#ws;
     this.#ws = null;
     this.#fail(new ClientError("closed", "the client was closed"), true);
@@ -351,6 +353,7 @@ class Client {
       // `recovered` with the status. Until the protocol carries them, re-joining is the app's.
       this.#setStatus("open", { attempt: 0, reconnected: !first });
       if (this.#ws !== ws) return;
+      this.#startRefresh(ws);
       const queue = this.#queue;
       this.#queue = [];
       for (const q of queue) {
@@ -366,9 +369,28 @@ class Client {
     ws.onerror = () => {};
   }
 
+  /** While `ws` is open, send `options.refresh.request()` every `options.refresh.every` ms
+   * (a signed token renewed before it expires); a refusal goes to `onError`. */
+  #startRefresh(ws) {
+    clearInterval(this.#refreshTimer);
+    const refresh = this.#options.refresh;
+    if (!refresh) return;
+    this.#refreshTimer = setInterval(() => {
+      if (this.#ws !== ws) { clearInterval(this.#refreshTimer); return; }
+      let msg;
+      try { msg = refresh.request(); } catch (e) { report(e); return; }
+      if (!msg) return;
+      this.request(msg).catch((e) => {
+        if (e instanceof ProtocolError && this.#options.onError) this.#options.onError(e.reply);
+        else if (!(e instanceof ClientError)) report(e);
+      });
+    }, Math.max(10, refresh.every));
+  }
+
   /** The socket is gone (or could not be made): fail what was in flight, then try again. */
   #lost(ws, { code, reason }) {
     if (this.#ws !== ws || this.#status === "closed") return;
+    clearInterval(this.#refreshTimer);
     this.#ws = null;
     this.#fail(new ClientError("disconnected", `the connection closed (${code}${reason ? ": " + reason : ""}) before the reply came`), false);
     const r = this.#options.reconnect ?? true;

@@ -16,6 +16,15 @@ const client: Client = connect("ws://127.0.0.1:1/ws?user=alice", {
   onError: (e) => console.warn(e.code, e.message, e.pointer),
 });
 
+// A refresh sends a request (one that declares a reply), never a plain message.
+connect(() => "ws://127.0.0.1:1/ws?token=fresh", {
+  refresh: { every: 60_000, request: () => ({ type: "refresh", token: "t" }) },
+});
+connect("ws://127.0.0.1:1/ws", {
+  // @ts-expect-error typing declares no reply: it cannot be the refresh request
+  refresh: { every: 60_000, request: () => ({ type: "typing", room: "general", active: true }) },
+});
+
 // Every client message may be sent.
 client.send({ type: "join", room: "general" });
 client.send({ type: "typing", room: "general", active: true });
