@@ -70,6 +70,10 @@
 //!   [`diff`]; exit 0 compatible, 1 breaking, 2 error.
 //! - `protocol-schema validate --schema-dir DIR traffic.jsonl`: see [`validate`]; exit 0 all
 //!   valid, 1 some frame invalid, 2 error.
+//! - `protocol-schema probe --url ws://... --schema-dir DIR`: see [`probe`]; exit 0 no
+//!   findings, 1 findings, 2 could not run.
+//! - `protocol-schema replay --url ws://... RECORDING.jsonl`: see [`replay`]; exit 0 the
+//!   server answered as recorded, 1 a divergence, 2 could not run.
 
 mod asyncapi;
 pub mod cli;
@@ -79,6 +83,8 @@ mod json;
 mod load;
 mod model;
 mod names;
+pub mod probe;
+pub mod replay;
 mod spec;
 mod typescript;
 pub mod validate;
