@@ -70,9 +70,11 @@ const ALPHABET: &[char] = &[
 /// Generates JSON values for the subschemas of one protocol schema.
 pub(crate) struct Gen<'a> {
     root: &'a Value,
-    /// Strings worth reusing (room names from the setup, ids from replies): a generated
-    /// string field takes one of them a quarter of the time, so traffic reaches handlers
-    /// that look things up.
+    /// Strings from the setup and its answers (the room joined): a generated string field
+    /// takes one of them three times in eight, so traffic reaches the handlers behind them.
+    pub setup_pool: Vec<String>,
+    /// Strings from the answers to requests (ids, keys): taken one time in eight, so that
+    /// lookups of things that exist are tried too.
     pub pool: Vec<String>,
 }
 
@@ -81,6 +83,7 @@ impl<'a> Gen<'a> {
     pub fn new(root: &'a Value) -> Self {
         Gen {
             root,
+            setup_pool: Vec::new(),
             pool: Vec::new(),
         }
     }
@@ -205,8 +208,13 @@ impl<'a> Gen<'a> {
             .and_then(Value::as_u64)
             .unwrap_or(min + 16)
             .min(min + 64);
-        if !self.pool.is_empty() && rng.chance(1, 4) {
-            let s = rng.pick(&self.pool).cloned().unwrap_or_default();
+        let pool = match rng.below(8) {
+            0..=2 => &self.setup_pool,
+            2 => &self.pool,
+            _ => &Vec::new(),
+        };
+        if !pool.is_empty() {
+            let s = rng.pick(pool).cloned().unwrap_or_default();
             let n = s.chars().count() as u64;
             if (min..=max).contains(&n) {
                 return s;

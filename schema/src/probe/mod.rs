@@ -30,6 +30,7 @@ mod mutate;
 mod report;
 mod shrink;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -342,7 +343,7 @@ pub fn probe(config: &ProbeConfig) -> Result<Report, Error> {
     let conns = config.conns.max(1);
     let per = config.cases / conns as u64;
     let extra = config.cases % conns as u64;
-    let mut results: Vec<(Vec<Found>, u64)> = std::thread::scope(|s| {
+    let mut results: Vec<(Vec<Found>, u64, BTreeMap<String, u64>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..conns)
             .map(|k| {
                 let ctx = &ctx;
@@ -350,7 +351,7 @@ pub fn probe(config: &ProbeConfig) -> Result<Report, Error> {
                 s.spawn(move || {
                     let mut w = Worker::new(ctx, k as u64);
                     w.run(n);
-                    (w.found, w.cases_done)
+                    (w.found, w.cases_done, w.answers)
                 })
             })
             .collect();
@@ -366,9 +367,13 @@ pub fn probe(config: &ProbeConfig) -> Result<Report, Error> {
     })?;
     let mut found: Vec<Found> = Vec::new();
     let mut cases = 0;
-    for (f, n) in results.drain(..) {
+    let mut answers = BTreeMap::new();
+    for (f, n, a) in results.drain(..) {
         found.extend(f);
         cases += n;
+        for (k, v) in a {
+            *answers.entry(k).or_insert(0) += v;
+        }
     }
     let generated_for = ctx.started.elapsed();
     // The frames the limits govern, each on a connection of its own.
@@ -391,6 +396,7 @@ pub fn probe(config: &ProbeConfig) -> Result<Report, Error> {
         cases,
         elapsed,
         generated_for,
+        answers,
         findings: report,
     })
 }
@@ -405,6 +411,8 @@ pub(crate) struct Worker<'c, 'a> {
     last_send: Option<Instant>,
     pub found: Vec<Found>,
     pub cases_done: u64,
+    /// Server frames received, by type.
+    pub answers: BTreeMap<String, u64>,
     /// Set when the server can no longer be reached: the worker stops.
     dead: bool,
 }
@@ -414,7 +422,7 @@ impl<'c, 'a> Worker<'c, 'a> {
         let mut values = Gen::new(ctx.proto.client.root);
         for (text, _) in &ctx.setup {
             if let Ok(v) = serde_json::from_str::<Value>(text) {
-                harvest(&v, &mut values.pool);
+                harvest(&v, &ctx.proto.client.tag, &mut values.setup_pool);
             }
         }
         Worker {
@@ -426,6 +434,7 @@ impl<'c, 'a> Worker<'c, 'a> {
             last_send: None,
             found: Vec::new(),
             cases_done: 0,
+            answers: BTreeMap::new(),
             dead: false,
         }
     }
@@ -577,7 +586,7 @@ impl<'c, 'a> Worker<'c, 'a> {
                         if let Some(at) = waiting.iter().position(|w| w == tag) {
                             waiting.remove(at);
                             if let Some(v) = &v {
-                                harvest(v, &mut self.values.pool);
+                                harvest(v, &self.ctx.proto.server.tag, &mut self.values.setup_pool);
                             }
                         }
                     }
@@ -778,8 +787,9 @@ impl<'c, 'a> Worker<'c, 'a> {
                 let CaseKind::Valid { reply: Some(reply) } = reply else {
                     return out;
                 };
-                // An error reply without an id here is the answer to a case that had none.
-                let strays_ok = case.id.is_none();
+                // One error reply without an id here may be the answer to a valid message that
+                // had none (an invalid one's error was awaited above).
+                let strays_ok = !invalid && case.id.is_none();
                 match self.wait(
                     &barrier,
                     &sent,
@@ -864,6 +874,7 @@ impl<'c, 'a> Worker<'c, 'a> {
     ) -> Waited {
         let deadline = Instant::now() + within;
         let error_tag = self.ctx.proto.error_tag.clone();
+        let mut strays_ok = strays_ok;
         loop {
             let Some(conn) = self.conn.as_mut() else {
                 return Waited::Ended(FindingKind::ConnectionDropped, "no connection".into());
@@ -883,7 +894,7 @@ impl<'c, 'a> Worker<'c, 'a> {
                         Some(id) if frame_id == Some(id) => {
                             if is_error || reply.is_some_and(|r| r == tag) {
                                 if !is_error && reply.is_some() {
-                                    harvest(&v, &mut self.values.pool);
+                                    harvest(&v, &self.ctx.proto.server.tag, &mut self.values.pool);
                                 }
                                 return Waited::Answered;
                             }
@@ -891,8 +902,11 @@ impl<'c, 'a> Worker<'c, 'a> {
                         }
                         // A frame no JSON parser reads an id from may still get one back.
                         None if is_error && !strays_ok => return Waited::Answered,
-                        Some(_) if is_error && frame_id.is_none() && !strays_ok => {
-                            return Waited::Stray(t);
+                        Some(_) if is_error && frame_id.is_none() => {
+                            if !strays_ok {
+                                return Waited::Stray(t);
+                            }
+                            strays_ok = false;
                         }
                         _ => {}
                     }
@@ -929,7 +943,7 @@ impl<'c, 'a> Worker<'c, 'a> {
     /// Check a server frame: JSON, valid against the server schema. The parsed frame when it
     /// is JSON.
     fn check_server(
-        &self,
+        &mut self,
         text: &str,
         case: &Case,
         sent: &[String],
@@ -949,6 +963,17 @@ impl<'c, 'a> Worker<'c, 'a> {
                 return None;
             }
         };
+        let tag = v
+            .get(&self.ctx.proto.server.tag)
+            .and_then(Value::as_str)
+            .unwrap_or("-");
+        // Error replies count by code: `not_in_room` everywhere says the handlers behind a
+        // join were not reached.
+        let key = match v.get("code").and_then(Value::as_str) {
+            Some(code) if tag == self.ctx.proto.error_tag => format!("{tag}/{code}"),
+            _ => tag.to_owned(),
+        };
+        *self.answers.entry(key).or_insert(0) += 1;
         let failures = self.ctx.proto.validator.check_frame(Direction::Server, &v);
         if let Some(f) = failures.first() {
             let tag = v
@@ -1117,16 +1142,25 @@ fn describe_incoming(i: &Incoming) -> String {
 }
 
 /// Strings of a frame worth reusing in generated fields (room names, message ids): short
-/// ones, at most 64 kept.
-fn harvest(v: &Value, pool: &mut Vec<String>) {
-    match v {
-        Value::String(s) if !s.is_empty() && s.len() <= 64 => {
-            if !pool.contains(s) && pool.len() < 64 {
-                pool.push(s.clone());
+/// ones, the tag left out, at most 64 kept.
+fn harvest(v: &Value, tag: &str, pool: &mut Vec<String>) {
+    fn walk(v: &Value, pool: &mut Vec<String>) {
+        match v {
+            Value::String(s) if !s.is_empty() && s.len() <= 64 => {
+                if !pool.contains(s) && pool.len() < 64 {
+                    pool.push(s.clone());
+                }
             }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, pool)),
+            Value::Object(o) => o.values().for_each(|i| walk(i, pool)),
+            _ => {}
         }
-        Value::Array(items) => items.iter().for_each(|i| harvest(i, pool)),
-        Value::Object(o) => o.values().for_each(|i| harvest(i, pool)),
-        _ => {}
+    }
+    match v {
+        Value::Object(o) => o
+            .iter()
+            .filter(|(k, _)| *k != tag)
+            .for_each(|(_, x)| walk(x, pool)),
+        other => walk(other, pool),
     }
 }

@@ -1,5 +1,6 @@
 //! What a probe found: findings grouped by kind and message type, as a table or JSON.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -163,6 +164,9 @@ pub struct Report {
     pub elapsed: Duration,
     /// Wall time of the generated cases alone.
     pub generated_for: Duration,
+    /// Server frames received during the cases, by type (error replies by code too:
+    /// `error/not_in_room`): which handlers the traffic reached.
+    pub answers: BTreeMap<String, u64>,
     /// The findings, by kind then message type.
     pub findings: Vec<Finding>,
 }
@@ -187,6 +191,7 @@ impl Report {
             "cases": self.cases,
             "elapsed_ms": self.elapsed.as_millis() as u64,
             "cases_per_second": (self.cases_per_second() * 10.0).round() / 10.0,
+            "answers": self.answers,
             "findings": self.findings.iter().map(Finding::to_json).collect::<Vec<_>>(),
         })
     }
@@ -218,6 +223,12 @@ impl fmt::Display for Report {
             self.connections,
             self.seed
         )?;
+        let answers: Vec<String> = self
+            .answers
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        writeln!(f, "server frames by type: {}", answers.join(", "))?;
         if self.findings.is_empty() {
             return writeln!(f, "no findings");
         }

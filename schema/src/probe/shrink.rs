@@ -45,7 +45,7 @@ pub(crate) fn shrink_all(ctx: &Ctx<'_>, findings: &mut [Finding]) {
         let mut steps = 0;
         let mut attempts = 0;
         'outer: while attempts < ATTEMPTS && Instant::now() < end {
-            for cand in candidates(&best) {
+            for cand in candidates(&best, &ctx.proto.client.tag) {
                 if attempts >= ATTEMPTS || Instant::now() >= end {
                     break 'outer;
                 }
@@ -101,7 +101,7 @@ fn same_class(ctx: &Ctx<'_>, old: &Case, new: &Case) -> bool {
 }
 
 /// Smaller variants of a case, most aggressive first.
-fn candidates(case: &Case) -> Vec<Case> {
+fn candidates(case: &Case, tag: &str) -> Vec<Case> {
     if case.raw.is_some() {
         return Vec::new();
     }
@@ -116,13 +116,24 @@ fn candidates(case: &Case) -> Vec<Case> {
         Case::new(case.wire.clone(), kind, fields, None, ID_FIELD)
     };
     // Candidates that change what the case is (a valid one made invalid) are filtered out by
-    // the caller.
+    // the caller. The tag stays (unless the case is about it), so the reproducer still says
+    // which message type fails.
+    let keep_tag = !matches!(
+        case.kind,
+        CaseKind::Invalid(Mutation::MissingTag | Mutation::UnknownType)
+    );
     for i in 0..case.fields.len() {
+        if keep_tag && case.fields[i].0 == tag {
+            continue;
+        }
         let mut f = case.fields.clone();
         f.remove(i);
         out.push(remake(f));
     }
     for i in 0..case.fields.len() {
+        if keep_tag && case.fields[i].0 == tag {
+            continue;
+        }
         for smaller in smaller_values(&case.fields[i].1) {
             let mut f = case.fields.clone();
             f[i].1 = smaller;
