@@ -148,38 +148,46 @@ fn read_recording(path: &Path) -> Result<Vec<Record>, Error> {
     Ok(out)
 }
 
-/// Recorded values and what the replay produced for them.
+/// Recorded values and what the replay produced for them, each under the field name it sits
+/// in (`messageId="m17"`), so a request id 1 and a version 1 are different values.
 #[derive(Default)]
 struct Bindings {
-    /// Recorded value (JSON text) -> replayed value.
+    /// Recorded `field=value` -> replayed value.
     map: HashMap<String, Value>,
-    /// Replayed values already bound (a binding is one to one).
+    /// Replayed `field=value`s already bound (a binding is one to one).
     taken: BTreeSet<String>,
-    /// Recorded values seen so far (sent by the client, or matched in a server frame).
+    /// Recorded `field=value`s seen so far (sent by the client, or matched in a server frame).
     known: BTreeSet<String>,
 }
 
+/// `messageId="m17"`: the key of a leaf under the field (or the array's field) it sits in.
+fn key(field: &str, v: &Value) -> String {
+    format!("{field}={v}")
+}
+
 impl Bindings {
-    fn learn(&mut self, v: &Value) {
+    fn learn(&mut self, field: &str, v: &Value) {
         match v {
-            Value::Array(a) => a.iter().for_each(|x| self.learn(x)),
-            Value::Object(o) => o.values().for_each(|x| self.learn(x)),
+            Value::Array(a) => a.iter().for_each(|x| self.learn(field, x)),
+            Value::Object(o) => o.iter().for_each(|(k, x)| self.learn(k, x)),
             leaf => {
-                self.known.insert(leaf.to_string());
+                self.known.insert(key(field, leaf));
             }
         }
     }
 
     /// `v` with every bound recorded value replaced by its replayed one.
-    fn apply(&self, v: &Value) -> Value {
+    fn apply(&self, field: &str, v: &Value) -> Value {
         match v {
-            Value::Array(a) => Value::Array(a.iter().map(|x| self.apply(x)).collect()),
-            Value::Object(o) => {
-                Value::Object(o.iter().map(|(k, x)| (k.clone(), self.apply(x))).collect())
-            }
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.apply(field, x)).collect()),
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, x)| (k.clone(), self.apply(k, x)))
+                    .collect(),
+            ),
             leaf => self
                 .map
-                .get(&leaf.to_string())
+                .get(&key(field, leaf))
                 .cloned()
                 .unwrap_or_else(|| leaf.clone()),
         }
@@ -202,6 +210,7 @@ fn escape(key: &str) -> String {
 fn compare(
     rec: &Value,
     act: &Value,
+    field: &str,
     at: &str,
     ignore: &[String],
     b: &Bindings,
@@ -215,7 +224,7 @@ fn compare(
             for (k, rv) in r {
                 let p = format!("{at}/{}", escape(k));
                 match a.get(k) {
-                    Some(av) => compare(rv, av, &p, ignore, b, fresh)?,
+                    Some(av) => compare(rv, av, k, &p, ignore, b, fresh)?,
                     None if ignore.contains(&p) => {}
                     None => return Err((p, "the field is missing".into())),
                 }
@@ -236,12 +245,12 @@ fn compare(
                 ));
             }
             for (i, (rv, av)) in r.iter().zip(a).enumerate() {
-                compare(rv, av, &format!("{at}/{i}"), ignore, b, fresh)?;
+                compare(rv, av, field, &format!("{at}/{i}"), ignore, b, fresh)?;
             }
             Ok(())
         }
         _ => {
-            let key = rec.to_string();
+            let key = key(field, rec);
             let bound = b
                 .map
                 .get(&key)
@@ -259,8 +268,11 @@ fn compare(
                 };
             }
             let same_kind = std::mem::discriminant(rec) == std::mem::discriminant(act);
-            let act_key = act.to_string();
-            let act_free = !b.taken.contains(&act_key) && !fresh.iter().any(|(_, v)| v == act);
+            let act_key = self::key(field, act);
+            let act_free = !b.taken.contains(&act_key)
+                && !fresh
+                    .iter()
+                    .any(|(k, v)| v == act && k.split_once('=').map(|x| x.0) == Some(field));
             if volatile(rec) && !b.known.contains(&key) && same_kind && act_free {
                 fresh.push((key, act.clone()));
                 return Ok(());
@@ -341,9 +353,9 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, Error> {
         if r.client {
             let text = match &r.frame {
                 Value::String(raw) => raw.clone(),
-                frame => b.apply(frame).to_string(),
+                frame => b.apply("", frame).to_string(),
             };
-            b.learn(&r.frame);
+            b.learn("", &r.frame);
             if let Err(e) = conn.send_text(&text) {
                 state.diverged = true;
                 report.divergences.push(Divergence {
@@ -374,14 +386,15 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, Error> {
             Incoming::Text(t) => match serde_json::from_str::<Value>(&t) {
                 Ok(actual) => {
                     let mut fresh = Vec::new();
-                    match compare(&r.frame, &actual, "", &config.ignore, &b, &mut fresh) {
+                    match compare(&r.frame, &actual, "", "", &config.ignore, &b, &mut fresh) {
                         Ok(()) => {
                             for (k, v) in fresh {
-                                b.taken.insert(v.to_string());
+                                let field = k.split_once('=').map_or("", |(f, _)| f);
+                                b.taken.insert(key(field, &v));
                                 report.bound.insert(k.clone(), v.to_string());
                                 b.map.insert(k, v);
                             }
-                            b.learn(&r.frame);
+                            b.learn("", &r.frame);
                             report.matched += 1;
                             None
                         }
@@ -495,22 +508,22 @@ mod tests {
 
     fn cmp(rec: Value, act: Value, b: &Bindings) -> Result<Vec<(String, Value)>, (String, String)> {
         let mut fresh = Vec::new();
-        compare(&rec, &act, "", &[], b, &mut fresh).map(|()| fresh)
+        compare(&rec, &act, "", "", &[], b, &mut fresh).map(|()| fresh)
     }
 
     #[test]
     fn volatile_values_bind_by_first_appearance() {
         let mut b = Bindings::default();
-        b.learn(&json!({"type": "message", "id": 1, "text": "hi 2"}));
+        b.learn("", &json!({"type": "message", "id": 1, "text": "hi 2"}));
         let fresh = cmp(
             json!({"type": "sent", "id": 1, "messageId": "m17"}),
             json!({"type": "sent", "id": 1, "messageId": "n1-4"}),
             &b,
         )
         .unwrap();
-        assert_eq!(fresh, vec![("\"m17\"".to_owned(), json!("n1-4"))]);
+        assert_eq!(fresh, vec![("messageId=\"m17\"".to_owned(), json!("n1-4"))]);
         for (k, v) in fresh {
-            b.taken.insert(v.to_string());
+            b.taken.insert(key("messageId", &v));
             b.map.insert(k, v);
         }
         // The same recorded id must map the same way.
@@ -531,6 +544,12 @@ mod tests {
         // What the client sent must come back as sent.
         assert!(cmp(json!({"id": 1}), json!({"id": 2}), &b).is_err());
         assert!(cmp(json!({"text": "hi 2"}), json!({"text": "hi 3"}), &b).is_err());
+        // A number the client sent under one name is new under another: a version 1 after a
+        // request id 1.
+        assert_eq!(
+            cmp(json!({"version": 1}), json!({"version": 501}), &b).unwrap(),
+            vec![("version=1".to_owned(), json!(501))]
+        );
         // Words are not volatile.
         assert!(cmp(json!({"user": "alice"}), json!({"user": "bob"}), &b).is_err());
         // Another recorded value may not take a replayed value already bound.
@@ -544,7 +563,7 @@ mod tests {
         );
         // Client frames sent later use the replayed value.
         assert_eq!(
-            b.apply(&json!({"type": "read", "messageId": "m17"})),
+            b.apply("", &json!({"type": "read", "messageId": "m17"})),
             json!({"type": "read", "messageId": "n1-4"})
         );
     }
@@ -558,6 +577,7 @@ mod tests {
         compare(
             &json!({"a": true, "t": "x"}),
             &json!({"a": true, "t": "y"}),
+            "",
             "",
             &["/t".into()],
             &b,

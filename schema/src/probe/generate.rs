@@ -210,7 +210,7 @@ impl<'a> Gen<'a> {
             .min(min + 64);
         let pool = match rng.below(8) {
             0..=2 => &self.setup_pool,
-            2 => &self.pool,
+            3 => &self.pool,
             _ => &Vec::new(),
         };
         if !pool.is_empty() {
