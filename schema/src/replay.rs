@@ -308,7 +308,7 @@ fn diff_of(expected: &Value, actual: &str) -> String {
         Ok(v) => pretty(&v),
         Err(_) => format!("{actual}\n"),
     };
-    similar::TextDiff::from_lines(&pretty(expected), &actual)
+    similar::TextDiff::from_lines(pretty(expected).as_str(), actual.as_str())
         .unified_diff()
         .context_radius(3)
         .header("recorded", "replayed")
@@ -338,7 +338,7 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, Error> {
         divergences: Vec::new(),
     };
     for r in &records {
-        if !conns.contains_key(&r.conn) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = conns.entry(r.conn) {
             let url = config.url.replace("{conn}", &r.conn.to_string());
             b.from_urls.extend(query_values(&url).map(str::to_owned));
             let conn =
@@ -349,13 +349,10 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, Error> {
                         config.recording.display()
                     ))
                 })?;
-            conns.insert(
-                r.conn,
-                Replayed {
-                    conn: Some(conn),
-                    diverged: false,
-                },
-            );
+            slot.insert(Replayed {
+                conn: Some(conn),
+                diverged: false,
+            });
             report.connections += 1;
         }
         let Some(state) = conns.get_mut(&r.conn) else {

@@ -621,20 +621,20 @@ impl<'c, 'a> Worker<'c, 'a> {
     }
 
     /// Make sure there is a connection; a server that stopped accepting is a finding.
-    fn ensure_conn(&mut self, case: &Case) -> Result<(), Found> {
+    fn ensure_conn(&mut self, case: &Case) -> Result<(), Box<Found>> {
         if self.conn.is_some() {
             return Ok(());
         }
         self.connect().map_err(|e| {
             self.dead = true;
-            Found {
+            Box::new(Found {
                 kind: FindingKind::ServerDied,
                 wire: case.wire.clone(),
                 detail: format!("cannot reconnect: {e}"),
                 case: case.clone(),
                 sent: Vec::new(),
                 received: None,
-            }
+            })
         })
     }
 
@@ -660,7 +660,7 @@ impl<'c, 'a> Worker<'c, 'a> {
     pub fn exchange(&mut self, case: &Case) -> Vec<Found> {
         let mut out = Vec::new();
         if let Err(f) = self.ensure_conn(case) {
-            return vec![f];
+            return vec![*f];
         }
         let mut sent = vec![case.text()];
         self.pace();
@@ -1035,7 +1035,7 @@ impl<'c, 'a> Worker<'c, 'a> {
             c.close();
         }
         if let Err(f) = self.ensure_conn(case) {
-            return vec![f];
+            return vec![*f];
         }
         let sent = vec![case.shown()];
         let Some(conn) = self.conn.as_mut() else {
@@ -1048,10 +1048,7 @@ impl<'c, 'a> Worker<'c, 'a> {
         // A server may close while the frame is still being written; read what it said anyway.
         let _ = sent_ok;
         let deadline = Instant::now() + self.ctx.config.deadline;
-        loop {
-            let Some(conn) = self.conn.as_mut() else {
-                break;
-            };
+        while let Some(conn) = self.conn.as_mut() {
             match conn.next(deadline) {
                 Incoming::Text(t) => {
                     self.check_server(&t, case, &sent, &mut out);
@@ -1146,10 +1143,10 @@ fn describe_incoming(i: &Incoming) -> String {
 fn harvest(v: &Value, tag: &str, pool: &mut Vec<String>) {
     fn walk(v: &Value, pool: &mut Vec<String>) {
         match v {
-            Value::String(s) if !s.is_empty() && s.len() <= 64 => {
-                if !pool.contains(s) && pool.len() < 64 {
-                    pool.push(s.clone());
-                }
+            Value::String(s)
+                if !s.is_empty() && s.len() <= 64 && !pool.contains(s) && pool.len() < 64 =>
+            {
+                pool.push(s.clone());
             }
             Value::Array(items) => items.iter().for_each(|i| walk(i, pool)),
             Value::Object(o) => o.values().for_each(|i| walk(i, pool)),

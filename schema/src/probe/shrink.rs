@@ -146,7 +146,7 @@ fn candidates(case: &Case, tag: &str) -> Vec<Case> {
 /// Smaller JSON texts for a value.
 fn smaller_values(text: &str) -> Vec<String> {
     let depth = text.len() / 2;
-    if depth > 1 && text.len() % 2 == 0 && text.bytes().take(depth).all(|b| b == b'[') {
+    if depth > 1 && text.len().is_multiple_of(2) && text.bytes().take(depth).all(|b| b == b'[') {
         return [depth / 2, depth * 3 / 4, depth * 7 / 8]
             .into_iter()
             .filter(|&d| d > 0 && d < depth)
