@@ -280,3 +280,39 @@ fn a_setup_reaches_the_handlers_behind_it() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn server_dying_on_deep_nesting() {
+    let dir = notes::export("die");
+    let srv = NotesServer::start(Some(Defect::DieOnDeepNesting));
+    let report = probe(&config(&srv, &dir, 1)).expect("the probe runs");
+    assert_eq!(
+        kinds(&report),
+        BTreeSet::from([FindingKind::ServerDied, FindingKind::ConnectionDropped]),
+        "{report}"
+    );
+    let dropped = report
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::ConnectionDropped)
+        .unwrap();
+    assert!(dropped.detail.contains("nested"), "{report}");
+    // It cannot be shrunk against a dead server: the example is the reproducer, and says so.
+    assert_eq!(
+        dropped.shrink,
+        "not shrunk: the server stopped accepting connections"
+    );
+    assert_eq!(nesting(&dropped.reproducer[0]), 10_001);
+    let died = report
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::ServerDied)
+        .unwrap();
+    assert!(
+        died.detail.contains("cannot reconnect") && died.detail.contains("at the end failed too"),
+        "{}",
+        died.detail
+    );
+    assert_eq!(report.exit_code(), 1);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -376,17 +376,26 @@ pub fn probe(config: &ProbeConfig) -> Result<Report, Error> {
         }
     }
     let generated_for = ctx.started.elapsed();
-    // The frames the limits govern, each on a connection of its own.
-    let mut limits = Worker::new(&ctx, conns as u64);
-    found.extend(limits.limit_cases());
-    cases += limits.cases_done;
+    // The frames the limits govern, each on a connection of its own (unless the server
+    // already died).
+    if !found.iter().any(|f| f.kind == FindingKind::ServerDied) {
+        let mut limits = Worker::new(&ctx, conns as u64);
+        found.extend(limits.limit_cases());
+        cases += limits.cases_done;
+    }
     let elapsed = ctx.started.elapsed();
     let mut report = report::group(found);
     shrink::shrink_all(&ctx, &mut report);
     // Did it survive?
     match Conn::open(&config.url, config.deadline) {
         Ok(c) => c.close(),
-        Err(e) => report.push(Finding::server_died(&e)),
+        Err(e) => match report
+            .iter_mut()
+            .find(|f| f.kind == FindingKind::ServerDied)
+        {
+            Some(f) => f.detail = format!("{}; a fresh connection at the end failed too", f.detail),
+            None => report.push(Finding::server_died(&e)),
+        },
     }
     report.sort_by(|a, b| (a.kind, &a.message_type).cmp(&(b.kind, &b.message_type)));
     Ok(Report {

@@ -37,9 +37,12 @@ pub(crate) fn shrink_all(ctx: &Ctx<'_>, findings: &mut [Finding]) {
             continue;
         }
         let mut w = Worker::new(ctx, 1_000_000 + i as u64);
-        let Some(first) = reproduce(&mut w, &case, f.kind, &f.message_type) else {
-            f.shrink = "not shrunk: it does not fail alone on a fresh connection (the example shows what did)".into();
-            continue;
+        let first = match reproduce(&mut w, &case, f.kind, &f.message_type) {
+            Ok(found) => found,
+            Err(why) => {
+                f.shrink = format!("not shrunk: {why}");
+                continue;
+            }
         };
         let (mut best, mut sent) = (case, first.sent);
         let mut steps = 0;
@@ -53,7 +56,7 @@ pub(crate) fn shrink_all(ctx: &Ctx<'_>, findings: &mut [Finding]) {
                     continue;
                 }
                 attempts += 1;
-                if let Some(found) = reproduce(&mut w, &cand, f.kind, &f.message_type) {
+                if let Ok(found) = reproduce(&mut w, &cand, f.kind, &f.message_type) {
                     best = cand;
                     sent = found.sent;
                     steps += 1;
@@ -72,8 +75,13 @@ pub(crate) fn shrink_all(ctx: &Ctx<'_>, findings: &mut [Finding]) {
 }
 
 /// Run `case` alone on a fresh connection (after the setup); the finding when it fails the
-/// same way.
-fn reproduce(w: &mut Worker<'_, '_>, case: &Case, kind: FindingKind, wire: &str) -> Option<Found> {
+/// same way, else why not.
+fn reproduce(
+    w: &mut Worker<'_, '_>,
+    case: &Case,
+    kind: FindingKind,
+    wire: &str,
+) -> Result<Found, &'static str> {
     if let Some(c) = w.conn.take() {
         c.close();
     }
@@ -81,7 +89,13 @@ fn reproduce(w: &mut Worker<'_, '_>, case: &Case, kind: FindingKind, wire: &str)
     if let Some(c) = w.conn.take() {
         c.close();
     }
-    found.into_iter().find(|f| f.kind == kind && f.wire == wire)
+    if found.iter().any(|f| f.kind == FindingKind::ServerDied) && kind != FindingKind::ServerDied {
+        return Err("the server stopped accepting connections");
+    }
+    found
+        .into_iter()
+        .find(|f| f.kind == kind && f.wire == wire)
+        .ok_or("it does not fail alone on a fresh connection (the example shows what did)")
 }
 
 /// A smaller case must stay what it was: valid stays valid, invalid stays invalid.

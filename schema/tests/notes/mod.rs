@@ -276,6 +276,9 @@ pub enum Defect {
     CrashOnDeepNesting,
     /// Invalid messages close the connection (1008) instead of an error reply.
     CloseOnBadMessage,
+    /// More than 1,000 levels of nesting kill the whole server: every connection dropped, the
+    /// listener closed.
+    DieOnDeepNesting,
 }
 
 /// Depth of the deepest nesting in a JSON text (brackets outside strings).
@@ -312,6 +315,7 @@ pub struct Planted {
     inner: TypedFrames<ClientMsg, Notes>,
     defect: Option<Defect>,
     sockets: Sockets,
+    died: Arc<tokio::sync::Notify>,
 }
 
 fn is_error(text: &str) -> bool {
@@ -334,6 +338,13 @@ impl FrameHandler for Planted {
 
     async fn on_text(&self, cx: &Context<ServerMsg>, text: Utf8Bytes) -> Reaction {
         match self.defect {
+            Some(Defect::DieOnDeepNesting) if nesting(text.as_str()) > 1000 => {
+                for (_, s) in self.sockets.lock().unwrap().drain() {
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                }
+                self.died.notify_one();
+                return Reaction::None;
+            }
             Some(Defect::CrashOnDeepNesting) if nesting(text.as_str()) > 1000 => {
                 if let Some(s) = self.sockets.lock().unwrap().remove(cx.identity()) {
                     let _ = s.shutdown(std::net::Shutdown::Both);
@@ -406,17 +417,19 @@ impl NotesServer {
             .build()
             .unwrap();
         let sockets: Sockets = Arc::default();
+        let died = Arc::new(tokio::sync::Notify::new());
         let frames = Planted {
             inner: TypedFrames::new(Arc::new(Notes::new(first))),
             defect,
             sockets: Arc::clone(&sockets),
+            died: Arc::clone(&died),
         };
         let server: WsServer<Planted> = ServerBuilder::new(frames).limits(limits()).build();
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        runtime.spawn(accept_loop(listener, server, sockets));
+        runtime.spawn(accept_loop(listener, server, sockets, died));
         NotesServer {
             addr,
             runtime: Some(runtime),
@@ -438,15 +451,21 @@ impl Drop for NotesServer {
 }
 
 /// Accept, upgrade with the limits' configuration and serve each connection as `cN`, keeping a
-/// handle on its socket.
+/// handle on its socket; stop accepting (the listener closed) when `died` is notified.
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     server: WsServer<Planted>,
     sockets: Sockets,
+    died: Arc<tokio::sync::Notify>,
 ) {
     let mut n = 0u64;
     let config = limits().websocket_config();
-    while let Ok((stream, _)) = listener.accept().await {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = died.notified() => return,
+        };
+        let Ok((stream, _)) = accepted else { return };
         n += 1;
         let identity = format!("c{n}");
         let std_stream = stream.into_std().unwrap();
