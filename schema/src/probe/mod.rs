@@ -311,6 +311,21 @@ fn read_setup(path: &std::path::Path) -> Result<Vec<(String, Vec<Value>)>, Error
 
 /// Probe the server; see the [module docs](self).
 ///
+/// ```no_run
+/// use std::time::Duration;
+/// use protocol_schema::probe::{ProbeConfig, probe};
+///
+/// let mut config = ProbeConfig::new("ws://127.0.0.1:8080/ws?user=probe", "examples/chat/schema");
+/// config.setup = Some("examples/chat/tests/recordings/join-general.jsonl".into());
+/// config.max_size = Some(64 * 1024);
+/// config.conns = 4;
+/// config.time = Duration::from_secs(30);
+/// let report = probe(&config)?;
+/// print!("{report}");
+/// std::process::exit(report.exit_code().into());
+/// # Ok::<(), protocol_schema::Error>(())
+/// ```
+///
 /// # Errors
 ///
 /// [`Error`] when the probe cannot run: unusable schemas or setup file, the server not
@@ -406,6 +421,7 @@ pub fn probe(config: &ProbeConfig) -> Result<Report, Error> {
         elapsed,
         generated_for,
         answers,
+        setup: ctx.setup.iter().map(|(t, _)| t.clone()).collect(),
         findings: report,
     })
 }

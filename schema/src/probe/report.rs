@@ -167,6 +167,8 @@ pub struct Report {
     /// Server frames received during the cases, by type (error replies by code too:
     /// `error/not_in_room`): which handlers the traffic reached.
     pub answers: BTreeMap<String, u64>,
+    /// The setup frames sent first on every connection (reproducers follow them).
+    pub setup: Vec<String>,
     /// The findings, by kind then message type.
     pub findings: Vec<Finding>,
 }
@@ -192,6 +194,7 @@ impl Report {
             "elapsed_ms": self.elapsed.as_millis() as u64,
             "cases_per_second": (self.cases_per_second() * 10.0).round() / 10.0,
             "answers": self.answers,
+            "setup": self.setup,
             "findings": self.findings.iter().map(Finding::to_json).collect::<Vec<_>>(),
         })
     }
@@ -233,6 +236,16 @@ impl fmt::Display for Report {
             return writeln!(f, "no findings");
         }
         writeln!(f, "{} finding(s):\n", self.findings.len())?;
+        if !self.setup.is_empty() {
+            writeln!(
+                f,
+                "setup, sent first on every connection and before each reproducer:"
+            )?;
+            for frame in &self.setup {
+                writeln!(f, "    {}", cut(frame, SHOWN))?;
+            }
+            writeln!(f)?;
+        }
         let kind_w = self
             .findings
             .iter()
