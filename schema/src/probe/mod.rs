@@ -502,7 +502,12 @@ impl<'c, 'a> Worker<'c, 'a> {
                 .into_iter()
                 .map(|(k, v)| (k, v.to_string()))
                 .collect();
-            let with_id = variant.reply.is_some() || self.rng.chance(2, 3);
+            // The correlation field where the variant declares one: always on requests.
+            let declares_id = Fields::of(variant.schema, None)
+                .fields
+                .iter()
+                .any(|f| f.name == ID_FIELD);
+            let with_id = declares_id && (variant.reply.is_some() || self.rng.chance(2, 3));
             if with_id {
                 let id = self.fresh_id();
                 let at = 1 + self.rng.below(fields.len() as u64) as usize;
@@ -703,16 +708,7 @@ impl<'c, 'a> Worker<'c, 'a> {
         let deadline = self.ctx.config.deadline;
         match &case.kind {
             CaseKind::Valid { reply: Some(reply) } => {
-                let id = case.id.unwrap_or_default();
-                let w = self.wait(
-                    case,
-                    &sent,
-                    Some(id),
-                    Some(reply),
-                    false,
-                    deadline,
-                    &mut out,
-                );
+                let w = self.wait(case, &sent, case.id, Some(reply), false, deadline, &mut out);
                 match w {
                     Waited::Answered => {}
                     Waited::Other(frame) => out.push(self.found(
@@ -927,6 +923,8 @@ impl<'c, 'a> Worker<'c, 'a> {
                         }
                         // A frame no JSON parser reads an id from may still get one back.
                         None if is_error && !strays_ok => return Waited::Answered,
+                        // A request of a protocol without correlation ids: its reply type.
+                        None if reply.is_some_and(|r| r == tag) => return Waited::Answered,
                         Some(_) if is_error && frame_id.is_none() => {
                             if !strays_ok {
                                 return Waited::Stray(t);

@@ -90,9 +90,10 @@ impl Mutator<'_> {
                     .filter(|f| f.required && f.name != *self.id_field)
                     .flat_map(|f| f.names())
                     .collect();
-                let at = fields
-                    .iter()
-                    .position(|(k, _)| required.contains(&k.as_str()))?;
+                let present: Vec<usize> = (0..fields.len())
+                    .filter(|&i| required.contains(&fields[i].0.as_str()))
+                    .collect();
+                let &at = rng.pick(&present)?;
                 let (name, _) = fields.remove(at);
                 Mutation::DropRequired(name)
             }

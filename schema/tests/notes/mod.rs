@@ -134,6 +134,8 @@ pub enum ServerMsg {
 pub struct Notes {
     values: Mutex<HashMap<String, (u32, u64)>>,
     next_version: AtomicU64,
+    /// `move`s and `leave`s that got past the membership check.
+    pub in_room: AtomicU64,
 }
 
 impl Notes {
@@ -142,6 +144,7 @@ impl Notes {
         Notes {
             values: Mutex::new(HashMap::new()),
             next_version: AtomicU64::new(first),
+            in_room: AtomicU64::new(0),
         }
     }
 }
@@ -220,6 +223,7 @@ impl ClientMsgHandler for Notes {
         if !cx.in_room(&room) {
             return Err(ErrorReply::new("not_in_room", "join first").with_pointer("/room"));
         }
+        self.in_room.fetch_add(1, Ordering::Relaxed);
         cx.broadcast(
             &room,
             &ServerMsg::Moved {
@@ -233,6 +237,7 @@ impl ClientMsgHandler for Notes {
 
     async fn on_leave(&self, cx: &Context<ServerMsg>, room: String) -> Result<(), ErrorReply> {
         if cx.leave(&room).await {
+            self.in_room.fetch_add(1, Ordering::Relaxed);
             Ok(())
         } else {
             Err(ErrorReply::new("not_in_room", "not a member").with_pointer("/room"))
@@ -391,6 +396,8 @@ impl FrameHandler for Planted {
 /// A notes server on 127.0.0.1:0, in a runtime of its own; stopped when dropped.
 pub struct NotesServer {
     pub addr: SocketAddr,
+    /// The store, to see what the handlers did.
+    pub notes: Arc<Notes>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -417,9 +424,10 @@ impl NotesServer {
             .build()
             .unwrap();
         let sockets: Sockets = Arc::default();
+        let notes = Arc::new(Notes::new(first));
         let died = Arc::new(tokio::sync::Notify::new());
         let frames = Planted {
-            inner: TypedFrames::new(Arc::new(Notes::new(first))),
+            inner: TypedFrames::new(Arc::clone(&notes)),
             defect,
             sockets: Arc::clone(&sockets),
             died: Arc::clone(&died),
@@ -432,6 +440,7 @@ impl NotesServer {
         runtime.spawn(accept_loop(listener, server, sockets, died));
         NotesServer {
             addr,
+            notes,
             runtime: Some(runtime),
         }
     }
