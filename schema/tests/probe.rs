@@ -282,7 +282,7 @@ fn a_setup_reaches_the_handlers_behind_it() {
     c.setup = None;
     let without = reached(&c);
     assert!(
-        with > 0 && without == 0,
+        with > 2 * without,
         "with the setup {with}, without {without}"
     );
     let _ = std::fs::remove_dir_all(dir);
