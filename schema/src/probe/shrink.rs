@@ -68,7 +68,11 @@ pub(crate) fn shrink_all(ctx: &Ctx<'_>, findings: &mut [Finding]) {
         if let Some(c) = w.conn.take() {
             c.close();
         }
-        f.shrink = format!("shrunk in {steps} step(s), {attempts} attempt(s)");
+        f.shrink = if best.raw.is_some() {
+            "a raw frame: nothing smaller to try".to_owned()
+        } else {
+            format!("shrunk in {steps} step(s), {attempts} attempt(s)")
+        };
         f.reproducer = sent;
         f.case = Some(best);
     }
