@@ -100,6 +100,10 @@
 //!   [`diff`]; exit 0 compatible, 1 breaking, 2 error.
 //! - `protocol-schema validate --schema-dir DIR traffic.jsonl`: see [`validate`]; exit 0 all
 //!   valid, 1 some frame invalid, 2 error.
+//! - `protocol-schema probe --url ws://... --schema-dir DIR`: see [`probe`]; exit 0 no
+//!   findings, 1 findings, 2 could not run.
+//! - `protocol-schema replay --url ws://... RECORDING.jsonl`: see [`replay`]; exit 0 the
+//!   server answered as recorded, 1 a divergence, 2 could not run.
 //!
 //! An application's own binary ([`cli::run`]) also has `samples --out DIR` (the sample corpus,
 //! sorted by the Rust decoder, for outside judges) and `decode client|server` (the Rust
@@ -115,8 +119,10 @@ mod json;
 mod load;
 mod model;
 mod names;
+pub mod probe;
 mod python;
 mod reference;
+pub mod replay;
 mod sequence;
 mod spec;
 mod typescript;

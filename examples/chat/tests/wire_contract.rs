@@ -331,3 +331,96 @@ async fn one_port_serves_the_page_and_the_websocket() {
     let err = tokio_tungstenite::connect_async(req).await.unwrap_err();
     assert!(err.to_string().contains("403"), "{err}");
 }
+
+/// The committed recording `tests/recordings/wire-contract.jsonl` is this session's traffic
+/// (two users, `u1` and `u2`, so that `protocol-schema replay --url 'ws://ADDR/ws?user=u{conn}'`
+/// connects each recorded connection as its user). CI replays it against a fresh `chat-server`.
+/// After a deliberate change of the contract, regenerate it with
+/// `CHAT_RECORDING_UPDATE=1 cargo test -p chat-example --test wire_contract`.
+#[tokio::test]
+async fn the_committed_recording_is_this_session() {
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("recordings")
+        .join("wire-contract.jsonl");
+    let path =
+        std::env::temp_dir().join(format!("chat-wire-contract-{}.jsonl", std::process::id()));
+    let srv = start().await;
+    srv.record_to(&path).unwrap();
+    let mut u1 = srv.connect_as("u1").await;
+    let mut u2 = srv.connect_as("u2").await;
+    assert_eq!(join(&mut u1, "general").await, vec!["u1"]);
+    assert_eq!(join(&mut u2, "general").await, vec!["u1", "u2"]);
+    assert_push!(u1, ServerMsg::Presence { user, online: true, .. } if user == "u2");
+    let reply = assert_reply!(
+        u1.request(&ClientMsg::Message {
+            room: "general".into(),
+            text: "hi".into()
+        })
+        .await,
+        ServerMsg::Sent { .. }
+    );
+    let ServerMsg::Sent { message_id } = reply else {
+        unreachable!()
+    };
+    assert_push!(u2, ServerMsg::Message { message_id: m, .. } if *m == message_id);
+    u2.send(&ClientMsg::Read {
+        message_id: message_id.clone(),
+    })
+    .await;
+    assert_push!(u1, ServerMsg::Read { message_id: m, by } if *m == message_id && by == "u2");
+    u2.send(&ClientMsg::Typing {
+        room: "general".into(),
+        active: true,
+    })
+    .await;
+    assert_push!(u1, ServerMsg::Typing { user, active: true, .. } if user == "u2");
+    u2.assert_error(
+        &ClientMsg::Message {
+            room: "general".into(),
+            text: String::new(),
+        },
+        "invalid_message",
+    )
+    .await;
+    u2.assert_error(
+        &ClientMsg::Typing {
+            room: "elsewhere".into(),
+            active: false,
+        },
+        "not_in_room",
+    )
+    .await;
+    u2.send(&ClientMsg::Read {
+        message_id: "nope".into(),
+    })
+    .await;
+    u2.expect_error("unknown_message").await;
+    u2.send_raw_text("{not json").await;
+    u2.expect_error("invalid_json").await;
+    u2.send_raw_text(r#"{"type":"shout","room":"general"}"#)
+        .await;
+    u2.expect_error("unknown_type").await;
+    u2.send_raw_text(r#"{"type":"join","id":9,"room":7}"#).await;
+    let e = u2.expect_error("invalid_message").await;
+    assert_eq!(e.pointer(), Some("/room"));
+    u2.send(&ClientMsg::Leave {
+        room: "general".into(),
+    })
+    .await;
+    assert_push!(u1, ServerMsg::Presence { user, online: false, .. } if user == "u2");
+    let recorded = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    if std::env::var_os("CHAT_RECORDING_UPDATE").is_some() {
+        std::fs::create_dir_all(committed.parent().unwrap()).unwrap();
+        std::fs::write(&committed, &recorded).unwrap();
+    }
+    let expected = std::fs::read_to_string(&committed).unwrap_or_default();
+    assert!(
+        recorded == expected,
+        "{} differs from this session's traffic; if the contract changed on purpose, run \
+         `CHAT_RECORDING_UPDATE=1 cargo test -p chat-example --test wire_contract` and commit \
+         the file.\nrecorded now:\n{recorded}",
+        committed.display()
+    );
+}
