@@ -157,7 +157,7 @@ impl ClientMsgHandler for Notes {
     type Out = ServerMsg;
 
     async fn on_join(&self, cx: &Context<ServerMsg>, room: String) -> Result<(), ErrorReply> {
-        let joined = cx.join(&room).await;
+        let joined = cx.join(&room).await?;
         cx.push(&ServerMsg::Joined {
             room,
             members: joined.members,
@@ -467,28 +467,42 @@ async fn accept_loop(
     sockets: Sockets,
     died: Arc<tokio::sync::Notify>,
 ) {
-    let mut n = 0u64;
     let config = limits().websocket_config();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             () = died.notified() => return,
         };
-        let Ok((stream, _)) = accepted else { return };
-        n += 1;
-        let identity = format!("c{n}");
+        let Ok((stream, peer)) = accepted else { return };
         let std_stream = stream.into_std().unwrap();
         let handle = std_stream.try_clone().unwrap();
         let stream = tokio::net::TcpStream::from_std(std_stream).unwrap();
-        sockets.lock().unwrap().insert(identity.clone(), handle);
         let server = server.clone();
         let sockets = Arc::clone(&sockets);
         tokio::spawn(async move {
-            let ws = match tokio_tungstenite::accept_async_with_config(stream, Some(config)).await {
+            // The server's own admission (its identities are `anon-N`), as any integration that
+            // upgrades by itself must use.
+            let mut admission = None;
+            #[allow(clippy::result_large_err)] // the signature is tungstenite's
+            let callback = |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                            resp| {
+                admission = server.admit(req, Some(peer)).ok();
+                Ok(resp)
+            };
+            let ws = match tokio_tungstenite::accept_hdr_async_with_config(
+                stream,
+                callback,
+                Some(config),
+            )
+            .await
+            {
                 Ok(ws) => ws,
                 Err(_) => return,
             };
-            server.serve_websocket(ws, &identity).await;
+            let Some(admission) = admission else { return };
+            let identity = admission.identity().name().to_owned();
+            sockets.lock().unwrap().insert(identity.clone(), handle);
+            server.serve_websocket(ws, admission).await;
             sockets.lock().unwrap().remove(&identity);
         });
     }
