@@ -60,6 +60,24 @@ pub trait FrameHandler: Send + Sync + 'static {
         text: Utf8Bytes,
     ) -> impl Future<Output = Reaction> + Send;
 
+    /// The connection opened (registered, before its first message). Default: nothing.
+    fn on_open(&self, cx: &Context<Self::Out>) -> impl Future<Output = ()> + Send {
+        let _ = cx;
+        async {}
+    }
+
+    /// The connection ended, for whatever reason (the peer, a limit, shutdown), with the close
+    /// code the connection ended with; called once, before it leaves its rooms. Default:
+    /// nothing.
+    fn on_close(
+        &self,
+        cx: &Context<Self::Out>,
+        end: &Disconnect,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (cx, end);
+        async {}
+    }
+
     /// A binary frame arrived. JSON protocols refuse them: close 1003.
     fn on_binary(
         &self,
@@ -72,6 +90,30 @@ pub trait FrameHandler: Send + Sync + 'static {
                 1003,
                 "binary frames are not accepted: send JSON in text frames".to_owned(),
             )
+        }
+    }
+}
+
+/// How a connection ended: the close code and reason it ended with (sent by the server for a
+/// limit or shutdown, or received from the peer; 1006 when the socket was lost without a close
+/// frame).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Disconnect {
+    /// The close code (1000 normal, 1001 going away / shutdown, 1008 policy, 1009 too big, ...).
+    pub code: u16,
+    /// The close reason.
+    pub reason: String,
+    /// Whether the server closed it (a limit, shutdown, a handler's close), not the peer.
+    pub by_server: bool,
+}
+
+impl Disconnect {
+    fn new(code: u16, reason: &str, by_server: bool) -> Self {
+        Disconnect {
+            code,
+            reason: reason.to_owned(),
+            by_server,
         }
     }
 }
@@ -95,6 +137,14 @@ impl<In, H> TypedFrames<In, H> {
 
 impl<In: Dispatch<H>, H: Send + Sync + 'static> FrameHandler for TypedFrames<In, H> {
     type Out = In::Out;
+
+    async fn on_open(&self, cx: &Context<Self::Out>) {
+        In::connected(&self.handler, cx).await;
+    }
+
+    async fn on_close(&self, cx: &Context<Self::Out>, end: &Disconnect) {
+        In::disconnected(&self.handler, cx, end).await;
+    }
 
     async fn on_text(&self, cx: &Context<Self::Out>, text: Utf8Bytes) -> Reaction {
         let outcome = dispatch_frame::<In, H>(&self.handler, cx, text.as_str()).await;
@@ -236,12 +286,19 @@ pub(crate) async fn run<S, F>(
         );
 
         let cx = hub.context(&entry, None);
+        if AssertUnwindSafe(frames.on_open(&cx)).catch_unwind().await.is_err() {
+            tracing::error!("the connect hook panicked; the connection goes on");
+        }
+        // How the connection ends; the server's own closes overwrite it.
+        let end = std::sync::Mutex::new(Disconnect::new(1006, "connection lost", false));
+        let set_end = |d: Disconnect| *end.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = d;
         let mut bucket = TokenBucket::new(limits.rate_per_second, limits.rate_burst);
         let mut strikes = 0u32;
         let mut last_seen = Instant::now();
         let mut check = tokio::time::interval(limits.heartbeat_interval.min(Duration::from_secs(1)).max(Duration::from_millis(50)));
         let close = |code: u16, reason: &str| {
             tracing::debug!(code, reason, "closing");
+            set_end(Disconnect::new(code, reason, true));
             // Queued replies (the rate_limited errors, say) go out before the close frame.
             entry.outbox.close(code, reason, true);
         };
@@ -250,6 +307,7 @@ pub(crate) async fn run<S, F>(
                 biased;
                 changed = state.changed() => {
                     if changed.is_err() || *state.borrow() != RunState::Running {
+                        set_end(Disconnect::new(1001, "server shutting down", true));
                         entry.outbox.close(1001, "server shutting down", true);
                         // Keep reading until the peer answers the close or the grace ends.
                         if wait_for_close(&mut stream, &mut state).await {
@@ -260,6 +318,10 @@ pub(crate) async fn run<S, F>(
                 }
                 () = entry.outbox.closing() => {
                     // A slow consumer (its queue overflowed) or a close asked for elsewhere.
+                    set_end(match entry.outbox.close_reason() {
+                        Some((code, reason)) => Disconnect::new(code, &reason, true),
+                        None => Disconnect::new(1008, "closed by the server", true),
+                    });
                     break;
                 }
                 _ = check.tick() => {
@@ -304,7 +366,13 @@ pub(crate) async fn run<S, F>(
                             Err(_) => Reaction::Close(1011, "internal error".to_owned()),
                         },
                         Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => Reaction::None,
-                        Ok(Message::Close(_)) => break,
+                        Ok(Message::Close(frame)) => {
+                            set_end(match frame {
+                                Some(f) => Disconnect::new(u16::from(f.code), f.reason.as_str(), false),
+                                None => Disconnect::new(1005, "", false),
+                            });
+                            break;
+                        }
                         Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size })) => {
                             close(1009, &format!("message too big: {size} bytes, the limit is {max_size}"));
                             break;
@@ -313,6 +381,10 @@ pub(crate) async fn run<S, F>(
                             close(1007, "invalid UTF-8 in a text frame");
                             break;
                         }
+                        // The peer went away without a close frame: nothing to answer.
+                        Err(WsError::Protocol(
+                            tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                        )) => break,
                         Err(WsError::Protocol(e)) => {
                             close(1002, &format!("protocol error: {e}"));
                             break;
@@ -337,6 +409,10 @@ pub(crate) async fn run<S, F>(
                     }
                 }
             }
+        }
+        let end = end.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if AssertUnwindSafe(frames.on_close(&cx, &end)).catch_unwind().await.is_err() {
+            tracing::error!("the disconnect hook panicked");
         }
         hub.unregister(entry.id).await;
         entry.outbox.close(1000, "", true);

@@ -29,11 +29,12 @@
 //! impl ClientMsgHandler for Greeter {
 //!     type Out = ServerMsg;
 //!
-//!     async fn on_hello(&self, cx: &Context<ServerMsg>, name: String) -> Result<ServerMsg, ErrorReply> {
+//!     // A request answers with its declared reply only: `ServerMsgWelcome`.
+//!     async fn on_hello(&self, cx: &Context<ServerMsg>, name: String) -> Result<ServerMsgWelcome, ErrorReply> {
 //!         if name.is_empty() {
 //!             return Err(ErrorReply::invalid("/name", "name must not be empty"));
 //!         }
-//!         Ok(ServerMsg::Welcome { text: format!("hello {name}, I am talking to {}", cx.identity()) })
+//!         Ok(ServerMsgWelcome { text: format!("hello {name}, I am talking to {}", cx.identity()) })
 //!     }
 //!
 //!     async fn on_ping(&self, _cx: &Context<ServerMsg>) -> Result<(), ErrorReply> {
@@ -82,6 +83,16 @@ pub trait Dispatch<H: ?Sized>: Protocol {
         cx: &Context<Self::Out>,
         msg: Self,
     ) -> impl Future<Output = Result<Option<Self::Out>, ErrorReply>> + Send;
+
+    /// Call the handler's `connected` hook (a connection opened).
+    fn connected(handler: &H, cx: &Context<Self::Out>) -> impl Future<Output = ()> + Send;
+
+    /// Call the handler's `disconnected` hook (a connection ended).
+    fn disconnected(
+        handler: &H,
+        cx: &Context<Self::Out>,
+        end: &crate::connection::Disconnect,
+    ) -> impl Future<Output = ()> + Send;
 }
 
 /// Call the handler method of `msg`'s variant.

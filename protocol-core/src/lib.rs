@@ -39,6 +39,28 @@
 //!   intermediate tree; otherwise it finds the tag and streams in a second pass. Both give the same
 //!   values and the same errors.
 //! - Protocol enums are JSON-only and owned: no lifetime or type parameters.
+//!
+//! # Nested types
+//!
+//! A field's own types derive serde and schemars through this crate's re-exports, so an app
+//! needs no `serde`/`schemars` dependency (nor to guess their versions: serde 1, schemars 1):
+//!
+//! ```
+//! use protocol_core::{Protocol, schemars, serde};
+//!
+//! #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+//! #[serde(crate = "protocol_core::serde")]
+//! #[schemars(crate = "protocol_core::schemars")]
+//! struct Cell { row: u8, col: u8 }
+//!
+//! #[derive(Debug, PartialEq, Protocol)]
+//! #[protocol(rename_all = "snake_case")]
+//! enum ClientMsg { Move { cell: Cell } }
+//!
+//! let msg: ClientMsg = protocol_core::decode(r#"{"type":"move","cell":{"row":1,"col":2}}"#)?;
+//! assert_eq!(msg, ClientMsg::Move { cell: Cell { row: 1, col: 2 } });
+//! # Ok::<(), protocol_core::DecodeError>(())
+//! ```
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -81,6 +103,7 @@ pub use codec::{
     DecodeError, DecodeErrorKind, EncodeError, Frame, FrameError, decode, decode_frame,
     decode_slice, encode, encode_frame, encode_to_vec,
 };
+pub use connection::Disconnect;
 pub use context::Context;
 pub use dispatch::{Dispatch, Outcome, dispatch, dispatch_frame, error_frame};
 pub use error::{ErrorCode, ErrorReply, UnknownPolicy};
@@ -90,7 +113,17 @@ pub use hub::{
 pub use outbox::{SendError, SlowConsumerPolicy};
 pub use protocol::{Protocol, PushRef, VariantKind, VariantMeta};
 pub use schema::schema_for;
-pub use server::{Limits, Rejection, Server, ServerBuilder, ShutdownHandle, WsServer};
+/// The schemars this crate is built with (1.x): nested types derive `JsonSchema` from it
+/// (`#[derive(protocol_core::schemars::JsonSchema)]` with `#[schemars(crate = "protocol_core::schemars")]`).
+pub use schemars;
+/// The serde this crate is built with (1.x): nested types used in message fields derive
+/// `Serialize`/`Deserialize` from it, e.g.
+/// `#[derive(protocol_core::serde::Serialize, protocol_core::serde::Deserialize)]` with
+/// `#[serde(crate = "protocol_core::serde")]`, so an app needs no version of its own.
+pub use serde;
+pub use server::{
+    Limits, Rejection, Server, ServerBuilder, ShutdownHandle, TypedServerBuilder, WsServer,
+};
 pub use stream::ServerStream;
 #[cfg(feature = "jwt")]
 pub use token::TokenAuth;

@@ -35,6 +35,21 @@ pub enum SendError {
     Encode,
 }
 
+/// A failed push or broadcast inside a handler answers the message with `internal_error`, so
+/// `cx.push(&msg)?` works in handlers that return `Result<_, ErrorReply>`.
+///
+/// ```
+/// use protocol_core::{ErrorReply, SendError};
+///
+/// let e = ErrorReply::from(SendError::Closed);
+/// assert_eq!((e.code(), e.message()), ("internal_error", "the connection is closed"));
+/// ```
+impl From<SendError> for crate::ErrorReply {
+    fn from(e: SendError) -> Self {
+        crate::ErrorReply::new(crate::ErrorCode::INTERNAL, e.to_string())
+    }
+}
+
 /// What the writer takes next.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Next {
@@ -147,6 +162,11 @@ impl Outbox {
     }
 
     /// Whether a close was requested or the writer is gone.
+    /// The close asked for, if any.
+    pub(crate) fn close_reason(&self) -> Option<(u16, String)> {
+        self.lock().close.clone()
+    }
+
     pub(crate) fn is_closing(&self) -> bool {
         let st = self.lock();
         st.closed || st.close.is_some()

@@ -455,18 +455,3 @@ pub fn serialize_other<S: serde::Serializer>(
     }
     map.end()
 }
-
-/// A request's handler answered with a variant other than the declared reply: a handler bug
-/// worth a warning (the reply is still sent).
-pub fn check_reply<Out: Protocol>(request: &crate::VariantMeta, reply: &Out) {
-    if let Some(expected) = request.reply()
-        && reply.type_name() != expected
-    {
-        tracing::warn!(
-            request = request.wire_name,
-            expected,
-            got = reply.type_name(),
-            "handler answered a request with a different reply type than its #[protocol(reply)] declares"
-        );
-    }
-}

@@ -186,6 +186,8 @@ pub struct ServerBuilder<F: FrameHandler> {
     trusted_proxies: Vec<IpAddr>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsConfig>,
+    /// No `authenticate` hook was set (identities are `anon-N`).
+    pub(crate) anonymous: bool,
 }
 
 /// A WebSocket server of one typed protocol: `In` messages are dispatched to `H`.
@@ -223,6 +225,10 @@ pub struct ServerBuilder<F: FrameHandler> {
 /// ```
 pub type Server<In, H> = WsServer<TypedFrames<In, H>>;
 
+/// The builder of a [`Server`] of `In` messages handled by `H`, to name in function
+/// signatures: `fn configure(b: TypedServerBuilder<ClientMsg, Chat>) -> ...`.
+pub type TypedServerBuilder<In, H> = ServerBuilder<TypedFrames<In, H>>;
+
 impl<In, H> WsServer<TypedFrames<In, H>>
 where
     In: Dispatch<H>,
@@ -257,6 +263,7 @@ impl<F: FrameHandler> ServerBuilder<F> {
             trusted_proxies: Vec::new(),
             #[cfg(feature = "tls")]
             tls: None,
+            anonymous: true,
         }
     }
 
@@ -283,6 +290,7 @@ impl<F: FrameHandler> ServerBuilder<F> {
         f: impl Fn(&Request) -> Result<I, Rejection> + Send + Sync + 'static,
     ) -> Self {
         self.auth = Arc::new(move |req| f(req).map(Into::into));
+        self.anonymous = false;
         self
     }
 

@@ -154,8 +154,19 @@ impl<In: Dispatch<H>, H: Send + Sync + 'static> TestServer<In, H> {
         Self::start_with(Server::<In, H>::builder(handler).authenticate(user_from_query)).await
     }
 
-    /// Start a configured server (hub, limits, authenticate hook reading `?user=NAME`).
-    pub async fn start_with(builder: ServerBuilder<TypedFrames<In, H>>) -> Self {
+    /// Start a server with this hub (presence messages, broker, authorization), default
+    /// limits, clients authenticating as `?user=NAME`.
+    pub async fn start_with_hub(handler: H, hub: crate::Hub<In::Out>) -> Self {
+        Self::start_with(Server::<In, H>::builder(handler).hub(hub)).await
+    }
+
+    /// Start a configured server (hub, limits, Origins, ...). Without an authenticate hook of
+    /// its own it authenticates `?user=NAME` like [`start`](Self::start); with one, that hook
+    /// decides, and [`connect_as`](Self::connect_as) checks that it agreed.
+    pub async fn start_with(mut builder: ServerBuilder<TypedFrames<In, H>>) -> Self {
+        if builder.anonymous {
+            builder = builder.authenticate(user_from_query);
+        }
         let server = builder.build();
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -202,7 +213,8 @@ impl<In: Dispatch<H>, H: Send + Sync + 'static> TestServer<In, H> {
         Ok(())
     }
 
-    /// Connect as `identity`; panics if the server refuses.
+    /// Connect as `identity`; panics if the server refuses, or if the server registered the
+    /// connection under another identity (its authenticate hook does not read `?user=NAME`).
     pub async fn connect_as(&self, identity: &str) -> TestClient<In, In::Out> {
         match self.try_connect_as(identity).await {
             Ok(c) => c,
@@ -210,16 +222,38 @@ impl<In: Dispatch<H>, H: Send + Sync + 'static> TestServer<In, H> {
         }
     }
 
-    /// Connect as `identity`, returning the handshake error (e.g. an HTTP rejection).
+    /// Connect as `identity`, returning the handshake error (e.g. an HTTP rejection) or the
+    /// identity mismatch.
     pub async fn try_connect_as(&self, identity: &str) -> Result<TestClient<In, In::Out>, String> {
-        TestClient::open(
+        let before = self.hub.identity_connection_count(identity);
+        let mut changes = self.hub.watch_connections();
+        let client = TestClient::open(
             &self.url(identity),
             identity,
             self.next_conn.fetch_add(1, Ordering::Relaxed),
             Arc::clone(&self.validators),
             Arc::clone(&self.recorder),
         )
-        .await
+        .await?;
+        // The server registers the connection just after the handshake: wait for it to be
+        // counted under the identity asked for.
+        let registered = tokio::time::timeout(Duration::from_secs(5), async {
+            while self.hub.identity_connection_count(identity) <= before {
+                if changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        if registered.is_err() || self.hub.identity_connection_count(identity) <= before {
+            return Err(format!(
+                "the server did not register this connection as {identity:?} (its identities are \
+                 {:?}): its authenticate hook does not read ?user=NAME; use TestServer::start, \
+                 start_with without an authenticate hook, or connect with the credential it expects",
+                self.hub.online()
+            ));
+        }
+        Ok(client)
     }
 
     /// Wait until the server has exactly `n` connections (it counts asynchronously).
@@ -591,12 +625,27 @@ impl<C: Protocol + Debug, S: Protocol + Debug + Clone> TestClient<C, S> {
 /// listing what did arrive.
 ///
 /// `assert_push!(client, ServerMsg::Read { by, .. } if by == "bob")`
+///
+/// With `=> expression`, it returns the expression instead, evaluated with the pattern's
+/// bindings: `let members = assert_push!(client, ServerMsg::Joined { members, .. } => members);`
 #[macro_export]
 macro_rules! assert_push {
+    ($client:expr, $($pat:pat_param)|+ $(if $guard:expr)? => $out:expr $(,)?) => {
+        match $crate::assert_push!($client, $($pat)|+ $(if $guard)?) {
+            $($pat)|+ $(if $guard)? => $out,
+            #[allow(unreachable_patterns)]
+            _ => ::core::unreachable!("the push matched the pattern a moment ago"),
+        }
+    };
     ($client:expr, $($pat:pat_param)|+ $(if $guard:expr)? $(,)?) => {
         $client
             .expect_push(
-                |__m| ::core::matches!(__m, $($pat)|+ $(if $guard)?),
+                |__m| {
+                    // The bindings are for the `=>` form; here only whether it matches counts.
+                    #[allow(unused_variables)]
+                    let __matches = ::core::matches!(__m, $($pat)|+ $(if $guard)?);
+                    __matches
+                },
                 ::core::stringify!($($pat)|+ $(if $guard)?),
             )
             .await
@@ -644,12 +693,24 @@ macro_rules! __assert_push_each {
 }
 
 /// A reply satisfies a pattern: `assert_reply!(client.request(&msg).await, ServerMsg::Sent { .. })`.
+///
+/// With `=> expression`, it returns the expression evaluated with the pattern's bindings:
+/// `let id = assert_reply!(client.request(&msg).await, ServerMsg::Sent { message_id } => message_id);`
 #[macro_export]
 macro_rules! assert_reply {
+    ($reply:expr, $($pat:pat_param)|+ $(if $guard:expr)? => $out:expr $(,)?) => {
+        match $crate::assert_reply!($reply, $($pat)|+ $(if $guard)?) {
+            $($pat)|+ $(if $guard)? => $out,
+            #[allow(unreachable_patterns)]
+            _ => ::core::unreachable!("the reply matched the pattern a moment ago"),
+        }
+    };
     ($reply:expr, $($pat:pat_param)|+ $(if $guard:expr)? $(,)?) => {
         match $reply {
             ::core::result::Result::Ok(__r) => {
-                if !::core::matches!(&__r, $($pat)|+ $(if $guard)?) {
+                #[allow(unused_variables)]
+                let __matches = ::core::matches!(&__r, $($pat)|+ $(if $guard)?);
+                if !__matches {
                     ::core::panic!("expected a reply matching `{}`, got {:?}", ::core::stringify!($($pat)|+ $(if $guard)?), __r);
                 }
                 __r

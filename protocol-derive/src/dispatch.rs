@@ -81,7 +81,7 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
     let reply_enum = reply_enum(cont);
     let mut methods = Vec::new();
     let mut arms = Vec::new();
-    for (index, v) in cont.variants.iter().enumerate() {
+    for v in &cont.variants {
         let method = method_name(v);
         let (params, names, pattern) = params(cont, v);
         let is_request = v.attrs.reply.is_some();
@@ -89,8 +89,9 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
             Some(ty) => quote!(#ty),
             None => quote!(::protocol_core::ErrorReply),
         };
-        let ret = if is_request {
-            quote!(::core::result::Result<Self::Out, #err>)
+        let ret = if let Some(reply) = &v.attrs.reply {
+            let reply_type = crate::payload::reply_type(reply);
+            quote!(::core::result::Result<#reply_type, #err>)
         } else {
             quote!(::core::result::Result<(), #err>)
         };
@@ -108,9 +109,12 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
             v.ident
         ));
         if let Some(reply) = &v.attrs.reply {
+            let reply_type = crate::payload::reply_type(reply);
+            let reply_type = quote!(#reply_type).to_string().replace(' ', "");
             let reply = quote!(#reply).to_string().replace(' ', "");
             doc.push_str(&format!(
-                " A request: the `Ok` value is the reply (`{reply}`), sent with the request's id."
+                " A request: the `Ok` value is its declared reply (`{reply}`, as the type \
+                 `{reply_type}`), sent with the request's id; no other message can answer it."
             ));
         }
         let body = if cont.attrs.handler_default {
@@ -139,8 +143,7 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
         arms.push(if is_request {
             quote! {
                 #pattern => #call.map(|__reply| {
-                    ::protocol_core::__private::check_reply(&<#ident as ::protocol_core::Protocol>::VARIANTS[#index], &__reply);
-                    ::core::option::Option::Some(__reply)
+                    ::core::option::Option::Some(::core::convert::Into::<Self::Out>::into(__reply))
                 }),
             }
         } else {
@@ -163,6 +166,26 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
             /// The protocol of the other direction: replies, pushes and broadcasts.
             type Out: ::protocol_core::Protocol;
 
+            /// A connection opened: called once, before its first message (default: nothing).
+            fn connected(
+                &self,
+                cx: &::protocol_core::Context<Self::Out>,
+            ) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send {
+                let _ = cx;
+                async {}
+            }
+
+            /// A connection ended, whatever ended it (the peer, a limit, shutdown): called once,
+            /// on the node that served it, while it is still in its rooms (default: nothing).
+            fn disconnected(
+                &self,
+                cx: &::protocol_core::Context<Self::Out>,
+                end: &::protocol_core::Disconnect,
+            ) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send {
+                let _ = (cx, end);
+                async {}
+            }
+
             #(#methods)*
         }
 
@@ -184,6 +207,21 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
                             #(#arms)*
                         }
                     }
+                }
+
+                fn connected(
+                    __handler: &__H,
+                    __cx: &::protocol_core::Context<Self::Out>,
+                ) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send {
+                    <__H as #trait_name>::connected(__handler, __cx)
+                }
+
+                fn disconnected(
+                    __handler: &__H,
+                    __cx: &::protocol_core::Context<Self::Out>,
+                    __end: &::protocol_core::Disconnect,
+                ) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send {
+                    <__H as #trait_name>::disconnected(__handler, __cx, __end)
                 }
             }
         };

@@ -11,6 +11,7 @@ mod check;
 mod ctxt;
 mod dispatch;
 mod expand;
+mod payload;
 
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
@@ -33,13 +34,19 @@ fn derive(input: &DeriveInput) -> proc_macro2::TokenStream {
         (Ok(()), Some(cont)) => {
             let mut out = expand::expand(&cont);
             out.extend(dispatch::expand(&cont));
+            out.extend(payload::expand(input));
             out
         }
         (Err(e), _) => {
             let mut out = e.to_compile_error();
             out.extend(expand::fallback(input));
+            out.extend(payload::expand(input));
             out
         }
-        (Ok(()), None) => expand::fallback(input),
+        (Ok(()), None) => {
+            let mut out = expand::fallback(input);
+            out.extend(payload::expand(input));
+            out
+        }
     }
 }

@@ -30,8 +30,8 @@ struct App;
 
 impl ClientMsgHandler for App {
     type Out = ServerMsg;
-    async fn on_ping(&self, _cx: &Context<ServerMsg>) -> Result<ServerMsg, ErrorReply> {
-        Ok(ServerMsg::Pong)
+    async fn on_ping(&self, _cx: &Context<ServerMsg>) -> Result<ServerMsgPong, ErrorReply> {
+        Ok(ServerMsgPong)
     }
 }
 

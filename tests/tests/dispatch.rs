@@ -59,7 +59,7 @@ impl ClientMsgHandler for App {
         cx: &Context<ServerMsg>,
         room: String,
         text: String,
-    ) -> Result<ServerMsg, ErrorReply> {
+    ) -> Result<ServerMsgSent, ErrorReply> {
         if text.is_empty() {
             return Err(ErrorReply::invalid("/text", "text must not be empty"));
         }
@@ -69,7 +69,7 @@ impl ClientMsgHandler for App {
                     .with_pointer("/room"),
             );
         }
-        Ok(ServerMsg::Sent {
+        Ok(ServerMsgSent {
             message_id: format!("{}-{}", cx.identity(), cx.request_id().unwrap_or(0)),
         })
     }
@@ -83,9 +83,8 @@ impl ClientMsgHandler for App {
         Ok(())
     }
 
-    async fn on_time(&self, _cx: &Context<ServerMsg>) -> Result<ServerMsg, ErrorReply> {
-        // Deliberately the wrong reply type: still sent, with a warning logged.
-        Ok(ServerMsg::Pong { at: 42 })
+    async fn on_time(&self, _cx: &Context<ServerMsg>) -> Result<ServerMsgPong, ErrorReply> {
+        Ok(ServerMsgPong { at: 42 })
     }
 
     async fn on_unknown(
@@ -389,7 +388,7 @@ mod typed_errors {
             _cx: &Context<ServerMsg>,
             to: String,
             amount: u64,
-        ) -> Result<ServerMsg, TransferError> {
+        ) -> Result<ServerMsgPong, TransferError> {
             if to != "bob" {
                 return Err(TransferError::UnknownAccount(to));
             }
@@ -398,7 +397,7 @@ mod typed_errors {
                     missing: amount - 10,
                 });
             }
-            Ok(ServerMsg::Pong { at: amount })
+            Ok(ServerMsgPong { at: amount })
         }
     }
 

@@ -101,7 +101,7 @@ impl ClientMsgHandler for App {
         cx: &Context<ServerMsg>,
         room: String,
         text: String,
-    ) -> Result<ServerMsg, ErrorReply> {
+    ) -> Result<ServerMsgSent, ErrorReply> {
         if !cx.in_room(&room) {
             return Err(
                 ErrorReply::new("not_in_room", format!("join {room:?} first"))
@@ -117,7 +117,7 @@ impl ClientMsgHandler for App {
             },
         )
         .map_err(internal)?;
-        Ok(ServerMsg::Sent {
+        Ok(ServerMsgSent {
             seq: cx.request_id().unwrap_or(0),
         })
     }
@@ -138,18 +138,18 @@ impl ClientMsgHandler for App {
         .map_err(internal)
     }
 
-    async fn on_ping(&self, _cx: &Context<ServerMsg>) -> Result<ServerMsg, ErrorReply> {
-        Ok(ServerMsg::Pong)
+    async fn on_ping(&self, _cx: &Context<ServerMsg>) -> Result<ServerMsgPong, ErrorReply> {
+        Ok(ServerMsgPong)
     }
 
     async fn on_panic(&self, _cx: &Context<ServerMsg>) -> Result<(), ErrorReply> {
         panic!("handler bug");
     }
 
-    async fn on_slow(&self, _cx: &Context<ServerMsg>) -> Result<ServerMsg, ErrorReply> {
+    async fn on_slow(&self, _cx: &Context<ServerMsg>) -> Result<ServerMsgPong, ErrorReply> {
         // Never answers in time: the request deadline (set short in the test) fires.
         std::future::pending::<()>().await;
-        Ok(ServerMsg::Pong)
+        Ok(ServerMsgPong)
     }
 
     async fn on_spam(

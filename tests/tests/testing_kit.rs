@@ -34,9 +34,13 @@ struct App;
 impl ClientMsgHandler for App {
     type Out = ServerMsg;
 
-    async fn on_say(&self, cx: &Context<ServerMsg>, text: String) -> Result<ServerMsg, ErrorReply> {
+    async fn on_say(
+        &self,
+        cx: &Context<ServerMsg>,
+        text: String,
+    ) -> Result<ServerMsgEcho, ErrorReply> {
         cx.push(&ServerMsg::Note { n: 1 }).unwrap();
-        Ok(ServerMsg::Echo { text })
+        Ok(ServerMsgEcho { text })
     }
 
     async fn on_raw(&self, cx: &Context<ServerMsg>, frame: String) -> Result<(), ErrorReply> {
@@ -100,4 +104,50 @@ async fn hostile_helpers_and_close_codes() {
     c.assert_closed(1009).await;
     srv.wait_for_connections(0).await;
     srv.shutdown().await;
+}
+
+/// `start_with` a builder that has no authenticate hook keeps the kit's `?user=NAME`; one whose
+/// hook ignores `?user=` makes `connect_as` fail loudly instead of handing back a client the
+/// server knows under another name.
+#[tokio::test]
+async fn connect_as_never_lies_about_the_identity() {
+    let hub = protocol_core::Hub::<ServerMsg>::builder()
+        .presence(|_| Some(ServerMsg::Note { n: 9 }))
+        .build();
+    let srv = TestServer::<ClientMsg, App>::start_with_hub(App, hub).await;
+    let _alice = srv.connect_as("alice").await;
+    assert_eq!(srv.hub().online(), vec!["alice"]);
+
+    let builder = protocol_core::Server::<ClientMsg, App>::builder(App);
+    let srv = TestServer::start_with(builder).await;
+    let _bob = srv.connect_as("bob").await;
+    assert_eq!(srv.hub().online(), vec!["bob"]);
+
+    let builder = protocol_core::Server::<ClientMsg, App>::builder(App)
+        .authenticate(|_req| Ok("anon-1".to_owned()));
+    let srv = TestServer::start_with(builder).await;
+    let err = srv
+        .try_connect_as("carol")
+        .await
+        .err()
+        .expect("must not connect as carol");
+    assert!(
+        err.contains("did not register this connection as \"carol\""),
+        "{err}"
+    );
+    assert!(err.contains("anon-1"), "{err}");
+}
+
+/// The `=>` forms return what the pattern binds.
+#[tokio::test]
+async fn assertions_bind_the_fields_of_their_pattern() {
+    let srv = TestServer::<ClientMsg, App>::start(App).await;
+    let mut c = srv.connect_as("a").await;
+    let text = assert_reply!(
+        c.request(&ClientMsg::Say { text: "hello".into() }).await,
+        ServerMsg::Echo { text } if text.starts_with('h') => text
+    );
+    assert_eq!(text, "hello");
+    let n = assert_push!(c, ServerMsg::Note { n } => n);
+    assert_eq!(n, 1);
 }

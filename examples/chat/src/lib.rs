@@ -9,9 +9,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use protocol_core::connection::TypedFrames;
 use protocol_core::{
-    Context, ErrorCode, ErrorReply, Hub, Protocol, Rejection, Server, ServerBuilder, TokenAuth,
+    Context, ErrorCode, ErrorReply, Hub, Protocol, Rejection, Server, TokenAuth, TypedServerBuilder,
 };
 
 /// Longest message text, in characters.
@@ -375,11 +374,10 @@ impl ClientMsgHandler for Chat {
                 e
             }
         })?;
-        cx.push(&ServerMsg::Joined {
+        Ok(cx.push(&ServerMsg::Joined {
             room,
             members: joined.members,
-        })
-        .map_err(internal)
+        })?)
     }
 
     async fn on_message(
@@ -387,7 +385,7 @@ impl ClientMsgHandler for Chat {
         cx: &Context<ServerMsg>,
         room: String,
         text: String,
-    ) -> Result<ServerMsg, ErrorReply> {
+    ) -> Result<ServerMsgSent, ErrorReply> {
         check_room(&room)?;
         if !cx.in_room(&room) {
             return Err(not_in_room(&room));
@@ -418,8 +416,8 @@ impl ClientMsgHandler for Chat {
             from: cx.identity().into(),
             text,
         };
-        cx.broadcast(&room, &msg).map_err(internal)?;
-        Ok(ServerMsg::Sent { message_id })
+        cx.broadcast(&room, &msg)?;
+        Ok(ServerMsgSent { message_id })
     }
 
     async fn on_read(&self, cx: &Context<ServerMsg>, message_id: String) -> Result<(), ErrorReply> {
@@ -436,14 +434,13 @@ impl ClientMsgHandler for Chat {
             )
             .with_pointer("/messageId"));
         };
-        cx.send_to(
+        Ok(cx.send_to(
             &author,
             &ServerMsg::Read {
                 message_id,
                 by: cx.identity().into(),
             },
-        )
-        .map_err(internal)
+        )?)
     }
 
     async fn on_typing(
@@ -456,22 +453,21 @@ impl ClientMsgHandler for Chat {
         if !cx.in_room(&room) {
             return Err(not_in_room(&room));
         }
-        cx.broadcast(
+        Ok(cx.broadcast(
             &room,
             &ServerMsg::Typing {
                 room: room.clone(),
                 user: cx.identity().into(),
                 active,
             },
-        )
-        .map_err(internal)
+        )?)
     }
 
     async fn on_refresh(
         &self,
         cx: &Context<ServerMsg>,
         token: String,
-    ) -> Result<ServerMsg, ErrorReply> {
+    ) -> Result<ServerMsgRefreshed, ErrorReply> {
         let Some(tokens) = &self.tokens else {
             return Err(ErrorReply::invalid(
                 "/token",
@@ -488,7 +484,7 @@ impl ClientMsgHandler for Chat {
             .expires()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs());
-        Ok(ServerMsg::Refreshed { expires_at })
+        Ok(ServerMsgRefreshed { expires_at })
     }
 
     async fn on_leave(&self, cx: &Context<ServerMsg>, room: String) -> Result<(), ErrorReply> {
@@ -545,10 +541,7 @@ pub fn hub_with(broker: Arc<dyn protocol_core::Broker>) -> Hub<ServerMsg> {
 
 /// The chat's server, configured: hub, authentication (signed tokens when the chat has them,
 /// else the development mode `?user=NAME`), default limits.
-pub fn server_builder(
-    chat: Chat,
-    hub: Hub<ServerMsg>,
-) -> ServerBuilder<TypedFrames<ClientMsg, Chat>> {
+pub fn server_builder(chat: Chat, hub: Hub<ServerMsg>) -> TypedServerBuilder<ClientMsg, Chat> {
     let tokens = chat.tokens.clone();
     let builder = Server::<ClientMsg, Chat>::builder_shared(Arc::new(chat)).hub(hub);
     match tokens {

@@ -172,17 +172,21 @@ impl ClientMsgHandler for Notes {
         value: u32,
         _tags: Vec<String>,
         _note: Option<String>,
-    ) -> Result<ServerMsg, ErrorReply> {
+    ) -> Result<ServerMsgStored, ErrorReply> {
         let version = self.next_version.fetch_add(1, Ordering::Relaxed) + 1;
         let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
         values.insert(key.clone(), (value, version));
-        Ok(ServerMsg::Stored { key, version })
+        Ok(ServerMsgStored { key, version })
     }
 
-    async fn on_get(&self, _cx: &Context<ServerMsg>, key: String) -> Result<ServerMsg, ErrorReply> {
+    async fn on_get(
+        &self,
+        _cx: &Context<ServerMsg>,
+        key: String,
+    ) -> Result<ServerMsgValue, ErrorReply> {
         let values = self.values.lock().unwrap_or_else(|e| e.into_inner());
         let (value, version) = values.get(&key).map_or((None, 0), |(v, n)| (Some(*v), *n));
-        Ok(ServerMsg::Value {
+        Ok(ServerMsgValue {
             key,
             value,
             version,
@@ -194,12 +198,12 @@ impl ClientMsgHandler for Notes {
         _cx: &Context<ServerMsg>,
         key: String,
         version: u64,
-    ) -> Result<ServerMsg, ErrorReply> {
+    ) -> Result<ServerMsgDeleted, ErrorReply> {
         let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
         match values.get(&key) {
             Some((_, v)) if *v == version => {
                 values.remove(&key);
-                Ok(ServerMsg::Deleted { key })
+                Ok(ServerMsgDeleted { key })
             }
             _ => Err(
                 ErrorReply::new("stale", format!("{key:?} is not at version {version}"))
@@ -208,8 +212,8 @@ impl ClientMsgHandler for Notes {
         }
     }
 
-    async fn on_ping(&self, _cx: &Context<ServerMsg>, n: u8) -> Result<ServerMsg, ErrorReply> {
-        Ok(ServerMsg::Pong { n })
+    async fn on_ping(&self, _cx: &Context<ServerMsg>, n: u8) -> Result<ServerMsgPong, ErrorReply> {
+        Ok(ServerMsgPong { n })
     }
 
     async fn on_move(

@@ -15,28 +15,19 @@ pub type Client = TestClient<ClientMsg, ServerMsg>;
 /// Join `room`; the members the `joined` reply lists.
 pub async fn join(c: &mut Client, room: &str) -> Vec<String> {
     c.send(&ClientMsg::Join { room: room.into() }).await;
-    let ServerMsg::Joined { members, .. } =
-        assert_push!(c, ServerMsg::Joined { room: r, .. } if r == room)
-    else {
-        unreachable!()
-    };
-    members
+    assert_push!(c, ServerMsg::Joined { room: r, members } if r == room => members)
 }
 
 /// Send a message to `room`; the message id the `sent` reply carries.
 pub async fn say(c: &mut Client, room: &str, text: &str) -> String {
-    let reply = assert_reply!(
+    assert_reply!(
         c.request(&ClientMsg::Message {
             room: room.into(),
             text: text.into()
         })
         .await,
-        ServerMsg::Sent { .. }
-    );
-    let ServerMsg::Sent { message_id } = reply else {
-        unreachable!()
-    };
-    message_id
+        ServerMsg::Sent { message_id } => message_id
+    )
 }
 
 /// Send typing from `from` until `to` sees it (cross-node delivery works again); bounded.

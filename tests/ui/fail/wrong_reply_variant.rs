@@ -1,0 +1,30 @@
+use protocol_core::{Context, ErrorReply, Protocol};
+
+#[derive(Protocol)]
+#[protocol(rename_all = "snake_case")]
+enum ClientMsg {
+    #[protocol(reply = ServerMsg::Joined)]
+    Create { game: String },
+}
+
+#[derive(Protocol)]
+#[protocol(rename_all = "snake_case")]
+enum ServerMsg {
+    Joined { game: String },
+    Moved { cell: u8 },
+    Error(ErrorReply),
+}
+
+struct Lobby;
+
+impl ClientMsgHandler for Lobby {
+    type Out = ServerMsg;
+
+    // The declared reply is `joined`: answering with `moved` must not compile.
+    async fn on_create(&self, _cx: &Context<ServerMsg>, game: String) -> Result<ServerMsg, ErrorReply> {
+        let _ = game;
+        Ok(ServerMsg::Moved { cell: 4 })
+    }
+}
+
+fn main() {}
