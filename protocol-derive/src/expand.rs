@@ -423,10 +423,13 @@ fn expand_struct_variant(
             #[serde(rename = #tag)]
             __tag: &'static str,
             #(#ser_fields)*
+            // Uses the lifetime when the variant has no fields (`Create {}`).
+            #[serde(skip)]
+            __marker: ::core::marker::PhantomData<&'__p ()>,
         }
     });
     out.ser_arms.push(quote! {
-        #ident::#vident { #(#idents),* } => #p::serde::Serialize::serialize(&#ser { __tag: #wire, #(#idents),* }, __serializer),
+        #ident::#vident { #(#idents),* } => #p::serde::Serialize::serialize(&#ser { __tag: #wire, #(#idents,)* __marker: ::core::marker::PhantomData }, __serializer),
     });
     out.de_arms.push(quote! {
         #index => #p::struct_variant::<#de, __M>(__map, __keys).map(|__v| {

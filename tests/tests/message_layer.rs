@@ -537,3 +537,26 @@ fn pointers_escape_special_characters() {
     assert_eq!(err.pointer(), Some("/byId"), "{err}");
     assert_eq!(err.code(), "invalid_message");
 }
+
+/// A struct variant with no fields (`Create {}`) is a message of its own, like a unit variant.
+#[test]
+fn empty_struct_variants_round_trip() {
+    #[derive(Debug, PartialEq, Protocol)]
+    #[protocol(rename_all = "snake_case")]
+    enum Msg {
+        Create {},
+        Other { n: u8 },
+    }
+    assert_eq!(
+        protocol_core::encode(&Msg::Create {}).unwrap(),
+        r#"{"type":"create"}"#
+    );
+    assert_eq!(
+        protocol_core::decode::<Msg>(r#"{"type":"create"}"#).unwrap(),
+        Msg::Create {}
+    );
+    assert_eq!(
+        protocol_core::decode::<Msg>(r#"{"type":"other","n":1}"#).unwrap(),
+        Msg::Other { n: 1 }
+    );
+}
