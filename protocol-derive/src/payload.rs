@@ -48,7 +48,7 @@ pub fn expand(input: &syn::DeriveInput) -> TokenStream {
         let summary = format!(
             "The [`{enum_ident}::{vident}`] message as a type of its own (made by \
              `#[derive(Protocol)]`): what a request handler returns when `{vident}` is its \
-             declared reply. `.into()` gives the [`{enum_ident}`]."
+             declared reply. `.into()` gives the [`{enum_ident}`]; `try_from` takes it back."
         );
         let variant_docs = docs(&v.attrs);
         let sep = (!variant_docs.is_empty()).then(|| quote!(#[doc = ""]));
@@ -66,6 +66,17 @@ pub fn expand(input: &syn::DeriveInput) -> TokenStream {
                 #[automatically_derived]
                 impl ::core::convert::From<#name> for #enum_ident {
                     fn from(_: #name) -> Self { #enum_ident::#vident }
+                }
+                #[automatically_derived]
+                impl ::core::convert::TryFrom<#enum_ident> for #name {
+                    type Error = #enum_ident;
+                    fn try_from(__m: #enum_ident) -> ::core::result::Result<Self, #enum_ident> {
+                        match __m {
+                            #enum_ident::#vident => ::core::result::Result::Ok(#name),
+                            #[allow(unreachable_patterns)]
+                            __other => ::core::result::Result::Err(__other),
+                        }
+                    }
                 }
             }),
             syn::Fields::Named(fields) => {
@@ -85,18 +96,43 @@ pub fn expand(input: &syn::DeriveInput) -> TokenStream {
                     impl ::core::convert::From<#name> for #enum_ident {
                         fn from(__v: #name) -> Self { #enum_ident::#vident { #(#names: __v.#names),* } }
                     }
+                    #[automatically_derived]
+                    impl ::core::convert::TryFrom<#enum_ident> for #name {
+                        type Error = #enum_ident;
+                        fn try_from(__m: #enum_ident) -> ::core::result::Result<Self, #enum_ident> {
+                            match __m {
+                                #enum_ident::#vident { #(#names),* } => ::core::result::Result::Ok(#name { #(#names),* }),
+                                #[allow(unreachable_patterns)]
+                                __other => ::core::result::Result::Err(__other),
+                            }
+                        }
+                    }
                 });
             }
             syn::Fields::Unnamed(fields) => {
                 let tys = fields.unnamed.iter().map(|f| &f.ty);
                 let index: Vec<syn::Index> =
                     (0..fields.unnamed.len()).map(syn::Index::from).collect();
+                let binds: Vec<syn::Ident> = (0..fields.unnamed.len())
+                    .map(|i| format_ident!("__f{}", i))
+                    .collect();
                 out.extend(quote! {
                     #head
                     #vis struct #name(#(pub #tys),*);
                     #[automatically_derived]
                     impl ::core::convert::From<#name> for #enum_ident {
                         fn from(__v: #name) -> Self { #enum_ident::#vident(#(__v.#index),*) }
+                    }
+                    #[automatically_derived]
+                    impl ::core::convert::TryFrom<#enum_ident> for #name {
+                        type Error = #enum_ident;
+                        fn try_from(__m: #enum_ident) -> ::core::result::Result<Self, #enum_ident> {
+                            match __m {
+                                #enum_ident::#vident(#(#binds),*) => ::core::result::Result::Ok(#name(#(#binds),*)),
+                                #[allow(unreachable_patterns)]
+                                __other => ::core::result::Result::Err(__other),
+                            }
+                        }
                     }
                 });
             }

@@ -418,3 +418,22 @@ mod typed_errors {
         });
     }
 }
+
+/// The per-variant structs convert both ways: into the enum, and back when it is that variant.
+#[test]
+fn reply_structs_convert_both_ways() {
+    let sent = ServerMsgSent {
+        message_id: "m1".into(),
+    };
+    let msg: ServerMsg = sent.into();
+    assert_eq!(
+        msg,
+        ServerMsg::Sent {
+            message_id: "m1".into()
+        }
+    );
+    let back = ServerMsgSent::try_from(msg).unwrap();
+    assert_eq!(back.message_id, "m1");
+    let other = ServerMsg::Pong { at: 1 };
+    assert_eq!(ServerMsgSent::try_from(other.clone()).err(), Some(other));
+}
