@@ -36,7 +36,60 @@ use crate::protocol::{Protocol, VariantKind, VariantMeta};
 /// assert_eq!(typing["$comment"], "protocol:fields=id?,room,active");
 /// ```
 pub fn schema_for<T: JsonSchema + ?Sized>() -> Value {
-    generator().into_root_schema_for::<T>().to_value()
+    let mut schema = generator().into_root_schema_for::<T>().to_value();
+    // What the encoder writes of the named types, from the serialize contract of the same types.
+    let written = SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value();
+    if let (Some(Value::Object(defs)), Some(Value::Object(written))) =
+        (schema.get_mut("$defs"), written.get("$defs"))
+    {
+        for (name, def) in defs.iter_mut() {
+            if let Some(w) = written.get(name) {
+                annotate_written(def, w);
+            }
+        }
+    }
+    schema
+}
+
+/// Give an object schema of a named type its [`FIELDS_COMMENT`] list, from `written`, the
+/// serialize-contract schema of the same type: the fields it requires (always written, in
+/// declaration order), then the others (may be left out, by name). Left alone when the two
+/// schemas do not have the same properties (fields renamed differently per direction).
+fn annotate_written(def: &mut Value, written: &Value) {
+    let Some(obj) = def.as_object_mut() else {
+        return;
+    };
+    if obj.contains_key("$comment") {
+        return;
+    }
+    let (Some(Value::Object(props)), Some(Value::Object(wprops))) =
+        (obj.get("properties"), written.get("properties"))
+    else {
+        return;
+    };
+    if !props.keys().eq(wprops.keys()) {
+        return;
+    }
+    let always: Vec<&str> = written
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|n| props.contains_key(*n))
+        .collect();
+    let mut list: Vec<(&str, bool)> = always.iter().map(|n| (*n, true)).collect();
+    for name in props.keys() {
+        if !always.contains(&name.as_str()) {
+            list.push((name, false));
+        }
+    }
+    let comment = format!("{FIELDS_COMMENT}{}", fields_list(&list));
+    obj.insert("$comment".into(), comment.into());
 }
 
 /// The schema generator every protocol schema is made with: draft 2020-12, the deserialize
@@ -161,7 +214,9 @@ pub fn unit_variant_schema(tag: &str, meta: &VariantMeta) -> Schema {
 ///
 /// The schema's `properties` and `required` say what the decoder accepts; this token says what
 /// the encoder writes, which a JSON Schema keyword cannot say. Names are percent-encoded outside
-/// `A-Z a-z 0-9 _ - . $ @`. Fields of a flattened or newtype inner struct are not listed.
+/// `A-Z a-z 0-9 _ - . $ @`. The named types under `$defs` carry the same list (from serde's
+/// serialize contract: the fields it always writes in declaration order, then the others); the
+/// fields of a flattened or newtype inner struct in a variant are not listed.
 pub const FIELDS_COMMENT: &str = "protocol:fields=";
 
 /// `name` percent-encoded for a [`FIELDS_COMMENT`] list.

@@ -21,6 +21,19 @@ pub enum Mark {
     O,
 }
 
+/// A seat at a game (a named type: fields not in alphabetical order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Seat {
+    /// Who sits there.
+    player: String,
+    /// Their mark, once the game started.
+    mark: Option<Mark>,
+    /// Since when (seconds), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since: Option<u32>,
+}
+
 /// What players send.
 #[derive(Debug, Clone, PartialEq, Protocol)]
 #[protocol(rename_all = "snake_case", rename_all_fields = "camelCase")]
@@ -55,6 +68,8 @@ pub enum ServerMsg {
         game: String,
         /// Nine cells.
         cells: Vec<Option<Mark>>,
+        /// Who plays.
+        seats: Vec<Seat>,
         /// Whose turn it is; null once the game is over.
         next: Option<Mark>,
         /// Moves made.
@@ -143,6 +158,15 @@ fn a_server_field_that_is_always_written_is_required_and_nullable() {
         board.contains(&"legacy?: string | null;".to_owned()),
         "{board:?}"
     );
+    let seat = members(&dts, "ServerMsg", "Seat");
+    assert_eq!(
+        seat,
+        [
+            "player: string;",
+            "mark: Mark | null;",
+            "since?: number | null;"
+        ]
+    );
     let error = members(&dts, "ServerMsg", "Error");
     assert!(
         error.contains(&"pointer?: string | null;".to_owned()),
@@ -168,10 +192,10 @@ fn the_schema_still_says_what_the_decoder_accepts() {
     let schema = schema_for::<ServerMsg>();
     let board = &schema["oneOf"][0];
     // The decoder accepts a board without `next`, `turnCount`, `winner` or `legacy`.
-    assert_eq!(board["required"], json!(["type", "game", "cells"]));
+    assert_eq!(board["required"], json!(["type", "game", "cells", "seats"]));
     for frame in [
-        r#"{"type":"board","game":"g","cells":[]}"#,
-        r#"{"type":"board","game":"g","cells":[],"next":null,"id":3}"#,
+        r#"{"type":"board","game":"g","cells":[],"seats":[{"player":"a"}]}"#,
+        r#"{"type":"board","game":"g","cells":[],"seats":[],"next":null,"id":3}"#,
     ] {
         assert!(protocol_core::decode::<ServerMsg>(frame).is_ok(), "{frame}");
         let doc: Value = serde_json::from_str(frame).unwrap();
@@ -183,8 +207,14 @@ fn the_schema_still_says_what_the_decoder_accepts() {
     // What the encoder writes, in its order, is in the variant's `$comment`.
     assert_eq!(
         board["$comment"],
-        "protocol:fields=id?,game,cells,next,turnCount,winner?,legacy?"
+        "protocol:fields=id?,game,cells,seats,next,turnCount,winner?,legacy?"
     );
+    // And for the named types, from serde's serialize contract.
+    assert_eq!(
+        schema["$defs"]["Seat"]["$comment"],
+        "protocol:fields=player,mark,since?"
+    );
+    assert_eq!(schema["$defs"]["Seat"]["required"], json!(["player"]));
     let client = schema_for::<ClientMsg>();
     assert_eq!(
         client["oneOf"][1]["$comment"],
@@ -194,6 +224,11 @@ fn the_schema_still_says_what_the_decoder_accepts() {
     let board = ServerMsg::Board {
         game: "g".into(),
         cells: vec![None, Some(Mark::X)],
+        seats: vec![Seat {
+            player: "ann".into(),
+            mark: None,
+            since: None,
+        }],
         next: None,
         turn_count: 1,
         winner: None,
@@ -201,7 +236,7 @@ fn the_schema_still_says_what_the_decoder_accepts() {
     };
     assert_eq!(
         protocol_core::encode(&board).unwrap(),
-        r#"{"type":"board","game":"g","cells":[null,"x"],"next":null,"turnCount":1}"#
+        r#"{"type":"board","game":"g","cells":[null,"x"],"seats":[{"player":"ann","mark":null}],"next":null,"turnCount":1}"#
     );
 }
 
@@ -236,12 +271,14 @@ fn fields_keep_their_declaration_order() {
             "type",
             "game",
             "cells",
+            "seats",
             "next",
             "turnCount",
             "winner",
             "legacy"
         ]
     );
+    assert_eq!(names("ServerMsg", "Seat"), ["player", "mark", "since"]);
     assert_eq!(
         names("ClientMsg", "Create"),
         ["type", "id", "name", "first", "private"]
