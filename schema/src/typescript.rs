@@ -7,6 +7,14 @@
 //! index signatures; `oneOf`/`anyOf` to unions, `allOf` to intersections; `$defs` to named types
 //! in the direction's namespace. A field the decoder also accepts under an alias appears under
 //! the name the encoder writes, with the aliases in its doc comment.
+//!
+//! Fields come in the order serde writes them (the `protocol:fields=` list of a variant or named
+//! type, see [`protocol_core::schema::FIELDS_COMMENT`]). A server message describes what arrives:
+//! a field is optional (`?`) only when the encoder may leave it out (`skip_serializing_if`,
+//! `skip_serializing`), so an `Option` it always writes is `next: Mark | null`. A client message
+//! describes what the server accepts: a field is optional when the decoder does not require it.
+//! The correlation id is on every client message, and on the server's replies and error reply
+//! only (pushes answer no request); the JSON Schemas still accept it wherever the decoder does.
 
 use std::fmt::Write as _;
 
