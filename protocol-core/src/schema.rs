@@ -5,6 +5,9 @@
 //! and `additionalProperties: false` exactly when the decoder rejects unknown fields. Integer
 //! bounds come from the Rust types; schemars' non-standard `format` values (`uint8`, `int64`,
 //! `double`, ...) are replaced by `minimum`/`maximum` so `ajv --strict` accepts the schema.
+//! What the schema's keywords cannot say (the reply a request declares, the fields in the order
+//! the encoder writes them and which of them it may leave out) is in each variant's `$comment`,
+//! see [`FIELDS_COMMENT`].
 
 use schemars::transform::{RecursiveTransform, Transform};
 use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings};
@@ -29,9 +32,64 @@ use crate::protocol::{Protocol, VariantKind, VariantMeta};
 /// assert_eq!(typing["title"], "Typing");
 /// assert_eq!(typing["properties"]["type"]["const"], "typing");
 /// assert_eq!(typing["required"], serde_json::json!(["type", "room", "active"]));
+/// // What the encoder writes, in its order (the correlation id only on replies):
+/// assert_eq!(typing["$comment"], "protocol:fields=id?,room,active");
 /// ```
 pub fn schema_for<T: JsonSchema + ?Sized>() -> Value {
-    generator().into_root_schema_for::<T>().to_value()
+    let mut schema = generator().into_root_schema_for::<T>().to_value();
+    // What the encoder writes of the named types, from the serialize contract of the same types.
+    let written = SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value();
+    if let (Some(Value::Object(defs)), Some(Value::Object(written))) =
+        (schema.get_mut("$defs"), written.get("$defs"))
+    {
+        for (name, def) in defs.iter_mut() {
+            if let Some(w) = written.get(name) {
+                annotate_written(def, w);
+            }
+        }
+    }
+    schema
+}
+
+/// Give an object schema of a named type its [`FIELDS_COMMENT`] list, from `written`, the
+/// serialize-contract schema of the same type: the fields it requires (always written, in
+/// declaration order), then the others (may be left out, by name). Left alone when the two
+/// schemas do not have the same properties (fields renamed differently per direction).
+fn annotate_written(def: &mut Value, written: &Value) {
+    let Some(obj) = def.as_object_mut() else {
+        return;
+    };
+    if obj.contains_key("$comment") {
+        return;
+    }
+    let (Some(Value::Object(props)), Some(Value::Object(wprops))) =
+        (obj.get("properties"), written.get("properties"))
+    else {
+        return;
+    };
+    if !props.keys().eq(wprops.keys()) {
+        return;
+    }
+    let always: Vec<&str> = written
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|n| props.contains_key(*n))
+        .collect();
+    let mut list: Vec<(&str, bool)> = always.iter().map(|n| (*n, true)).collect();
+    for name in props.keys() {
+        if !always.contains(&name.as_str()) {
+            list.push((name, false));
+        }
+    }
+    let comment = format!("{FIELDS_COMMENT}{}", fields_list(&list));
+    obj.insert("$comment".into(), comment.into());
 }
 
 /// The schema generator every protocol schema is made with: draft 2020-12, the deserialize
@@ -150,15 +208,57 @@ pub fn unit_variant_schema(tag: &str, meta: &VariantMeta) -> Schema {
     tagged_object(Schema::default(), tag, meta)
 }
 
+/// The `$comment` token that lists a variant's fields in declaration order (the order serde
+/// writes them), each followed by `?` when the encoder may leave it out (the correlation id,
+/// `skip_serializing_if`, `skip_serializing`): `protocol:fields=id?,room,text,note?`.
+///
+/// The schema's `properties` and `required` say what the decoder accepts; this token says what
+/// the encoder writes, which a JSON Schema keyword cannot say. Names are percent-encoded outside
+/// `A-Z a-z 0-9 _ - . $ @`. The named types under `$defs` carry the same list (from serde's
+/// serialize contract: the fields it always writes in declaration order, then the others); the
+/// fields of a flattened or newtype inner struct in a variant are not listed.
+pub const FIELDS_COMMENT: &str = "protocol:fields=";
+
+/// `name` percent-encoded for a [`FIELDS_COMMENT`] list.
+fn encode_field_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'$' | b'@') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `room,text,note?` for (name, always written) pairs.
+fn fields_list(fields: &[(&str, bool)]) -> String {
+    fields
+        .iter()
+        .map(|(name, always)| {
+            let mut item = encode_field_name(name);
+            if !always {
+                item.push('?');
+            }
+            item
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Schema of a struct variant, from the schema of its generated fields struct.
 ///
 /// `aliases` lists fields with `#[serde(alias)]`: the decoder accepts each alias in place of the
 /// field (exactly one of the names, a second one is a duplicate), so the schema does too.
+/// `order` lists the fields the encoder writes, in declaration order, each with whether it is
+/// always written (see [`FIELDS_COMMENT`]).
 pub fn struct_variant_schema(
     mut fields: Schema,
     tag: &str,
     meta: &VariantMeta,
     aliases: &[(&str, &[&str])],
+    order: &[(&str, bool)],
 ) -> Schema {
     let obj = fields.ensure_object();
     let mut all_of = Vec::new();
@@ -199,7 +299,13 @@ pub fn struct_variant_schema(
     if !all_of.is_empty() {
         obj.insert("allOf".into(), Value::Array(all_of));
     }
-    tagged_object(fields, tag, meta)
+    let mut schema = tagged_object(fields, tag, meta);
+    // Completed (correlation id, reply) by `with_correlation`.
+    schema.ensure_object().insert(
+        "$comment".into(),
+        format!("{FIELDS_COMMENT}{}", fields_list(order)).into(),
+    );
+    schema
 }
 
 /// Schema of a newtype variant, from the inner struct's own (inlined) schema.
@@ -270,12 +376,26 @@ pub fn protocol_schema<T: Protocol>(
 }
 
 /// Every message may carry the correlation id beside its fields; a request says which reply
-/// answers it (in a `$comment`: `protocol:reply=<wire name>`, read by the schema tooling).
+/// answers it. Both go into the variant's `$comment`, read by the schema tooling:
+/// `protocol:reply=<wire name>` (requests only), then the [`FIELDS_COMMENT`] list, the
+/// correlation id first (the encoder writes it after the tag, and only on replies).
 fn with_correlation<T: Protocol>(mut schema: Schema, meta: &VariantMeta) -> Schema {
     if meta.kind == VariantKind::Other {
         return schema;
     }
     let obj = schema.ensure_object();
+    let declared = match obj.remove("$comment") {
+        Some(Value::String(c)) => c
+            .strip_prefix(FIELDS_COMMENT)
+            .map(str::to_owned)
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let mut fields = format!("{FIELDS_COMMENT}{}", fields_list(&[(T::ID_FIELD, false)]));
+    if !declared.is_empty() {
+        fields.push(',');
+        fields.push_str(&declared);
+    }
     if let Some(Value::Object(props)) = obj.get_mut("properties") {
         props.insert(
             T::ID_FIELD.to_owned(),
@@ -287,9 +407,11 @@ fn with_correlation<T: Protocol>(mut schema: Schema, meta: &VariantMeta) -> Sche
             }),
         );
     }
-    if let Some(reply) = meta.reply() {
-        obj.insert("$comment".into(), format!("protocol:reply={reply}").into());
-    }
+    let comment = match meta.reply() {
+        Some(reply) => format!("protocol:reply={reply} {fields}"),
+        None => fields,
+    };
+    obj.insert("$comment".into(), comment.into());
     schema
 }
 
@@ -340,5 +462,19 @@ mod tests {
         );
         strict_formats(&mut s);
         assert_eq!(s.to_value(), json!({ "type": "string", "format": "uuid" }));
+    }
+
+    #[test]
+    fn field_lists_encode_names_and_mark_skippable_fields() {
+        assert_eq!(
+            fields_list(&[
+                ("room", true),
+                ("note", false),
+                ("a b,c?", true),
+                ("é", false)
+            ]),
+            "room,note?,a%20b%2Cc%3F,%C3%A9?"
+        );
+        assert_eq!(fields_list(&[]), "");
     }
 }

@@ -335,6 +335,8 @@ pub struct Field {
     pub rename: Option<String>,
     /// `skip_serializing_if = "path"`.
     pub skip_serializing_if: Option<syn::Path>,
+    /// `skip` or `skip_serializing`: the encoder never writes the field.
+    pub skip_serializing: bool,
     /// `with` / `serialize_with`.
     pub serialize_with: Option<SerializeWith>,
     /// The field is `flatten`ed.
@@ -366,6 +368,7 @@ impl Field {
         let mut out = Field {
             rename: None,
             skip_serializing_if: None,
+            skip_serializing: false,
             serialize_with: None,
             flatten: false,
             aliases: Vec::new(),
@@ -473,6 +476,9 @@ impl Field {
                 } else {
                     if name == "flatten" {
                         out.flatten = true;
+                    }
+                    if name == "skip" || name == "skip_serializing" {
+                        out.skip_serializing = true;
                     }
                     if !DE_ONLY.contains(&name.as_str()) {
                         let path = &meta.path;

@@ -316,8 +316,15 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
                     let aliases = &f.attrs.aliases;
                     Some(quote!((#name, &[#(#aliases),*] as &[&str])))
                 });
+            // Declaration order, and whether the encoder always writes each field (flattened
+            // fields' own names are not known here).
+            let order = fields.iter().filter(|f| !f.attrs.flatten).filter_map(|f| {
+                let name = f.wire_name(v.field_rule)?;
+                let always = f.attrs.skip_serializing_if.is_none() && !f.attrs.skip_serializing;
+                Some(quote!((#name, #always)))
+            });
             out.schemas.push(quote! {
-                #p::struct_variant_schema(<#de as #p::schemars::JsonSchema>::json_schema(__gen), #tag, #meta_ref, &[#(#aliased),*])
+                #p::struct_variant_schema(<#de as #p::schemars::JsonSchema>::json_schema(__gen), #tag, #meta_ref, &[#(#aliased),*], &[#(#order),*])
             });
         }
     }

@@ -168,11 +168,19 @@ pub(crate) fn document(info: &Info<'_>, dirs: [&DirectionView<'_>; 2]) -> Value 
                 "payload".into(),
                 json!({ "$ref": format!("#/components/schemas/{key}") }),
             );
-            if in_exchange(dir, other, v) && has_property(v.schema, &dir.id_field) {
+            let error_reply =
+                dir.direction == Direction::Server && v.wire == crate::client::ERROR_TAG;
+            if (in_exchange(dir, other, v) || error_reply) && has_property(v.schema, &dir.id_field)
+            {
+                let description = if error_reply {
+                    "An error reply carries the id of the request it refuses."
+                } else {
+                    "A request and its reply carry the same id."
+                };
                 msg.insert(
                     "correlationId".into(),
                     json!({
-                        "description": "A request and its reply carry the same id.",
+                        "description": description,
                         "location": format!("$message.payload#/{}", escape(&dir.id_field)),
                     }),
                 );

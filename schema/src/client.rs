@@ -33,7 +33,7 @@ const RUNTIME_JS: &str = include_str!("client_runtime.js");
 const RUNTIME_DTS: &str = include_str!("client_runtime.d.ts");
 
 /// The wire name of the error reply, as `protocol_core::ErrorReply` writes it.
-const ERROR_TAG: &str = "error";
+pub(crate) const ERROR_TAG: &str = "error";
 
 /// The handler key of the catch-all variant (no wire name of its own).
 const CATCH_ALL_KEY: &str = "*";

@@ -180,6 +180,46 @@ impl<'a> VariantView<'a> {
     }
 }
 
+/// The fields a variant's `$comment` lists (`protocol:fields=id?,room,note?`): each name, in
+/// the order the encoder writes them, with whether it always writes it. `None` without a list.
+pub(crate) fn parse_fields_comment(comment: &str) -> Option<Vec<(String, bool)>> {
+    let prefix = protocol_core::schema::FIELDS_COMMENT;
+    let start = comment.find(prefix)? + prefix.len();
+    let rest = &comment[start..];
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let list = &rest[..end];
+    if list.is_empty() {
+        return Some(Vec::new());
+    }
+    list.split(',')
+        .map(|item| {
+            let (name, always) = match item.strip_suffix('?') {
+                Some(n) => (n, false),
+                None => (item, true),
+            };
+            Some((percent_decode(name)?, always))
+        })
+        .collect()
+}
+
+/// `a%20b` -> `a b`; `None` when an escape is malformed or the bytes are not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// `protocol:reply=sent` -> `sent`.
 pub(crate) fn parse_reply_comment(comment: &str) -> Option<String> {
     let start = comment.find(REPLY_COMMENT)? + REPLY_COMMENT.len();
@@ -196,8 +236,13 @@ pub(crate) struct Field<'a> {
     pub name: String,
     /// Other names accepted in its place (`#[serde(alias)]`).
     pub aliases: Vec<String>,
-    /// Whether a document must carry the field (under its name or an alias).
+    /// Whether a document must carry the field (under its name or an alias): what the decoder
+    /// asks of a message it reads.
     pub required: bool,
+    /// Whether the encoder always writes the field: what a message it wrote carries. From the
+    /// variant's field list (`$comment`); where there is none (nested types, flattened fields),
+    /// the same as `required`.
+    pub written: bool,
     /// The field's schema.
     pub schema: &'a Value,
 }
@@ -213,7 +258,8 @@ impl Field<'_> {
 /// not alias bookkeeping.
 #[derive(Debug)]
 pub(crate) struct Fields<'a> {
-    /// Fields by name, sorted.
+    /// Fields in the order the encoder writes them (the variant's field list), then any it does
+    /// not list sorted by name (all of them, sorted, in a schema without a list).
     pub fields: Vec<Field<'a>>,
     /// `allOf` members other than the alias constructs.
     pub rest_all_of: Vec<&'a Value>,
@@ -251,9 +297,19 @@ impl<'a> Fields<'a> {
                 rest_all_of.push(member);
             }
         }
+        let listed: Vec<(String, bool)> = schema
+            .get("$comment")
+            .and_then(Value::as_str)
+            .and_then(parse_fields_comment)
+            .unwrap_or_default();
+        let position = |name: &str| listed.iter().position(|(n, _)| n == name);
         let mut fields: Vec<Field<'a>> = Vec::new();
         let mut names: Vec<(&'a String, &'a Value)> = props.into_iter().flatten().collect();
-        names.sort_by(|a, b| a.0.cmp(b.0));
+        names.sort_by(|a, b| {
+            let (pa, pb) = (position(a.0), position(b.0));
+            // Listed fields first, in list order; the rest after them, by name.
+            (pa.is_none(), pa, a.0).cmp(&(pb.is_none(), pb, b.0))
+        });
         for (name, field_schema) in names {
             if Some(name.as_str()) == skip || alias_of.contains_key(name) {
                 continue;
@@ -263,10 +319,13 @@ impl<'a> Fields<'a> {
                 .filter(|(_, c)| *c == name)
                 .map(|(a, _)| a.clone())
                 .collect();
+            let required = required.contains(name.as_str());
+            let written = position(name).map_or(required, |i| listed[i].1);
             fields.push(Field {
                 name: name.clone(),
                 aliases,
-                required: required.contains(name.as_str()),
+                required,
+                written,
                 schema: field_schema,
             });
         }
@@ -390,6 +449,49 @@ mod tests {
             ]
         );
         assert_eq!(f.rest_all_of, vec![&json!({"minProperties": 1})]);
+    }
+
+    #[test]
+    fn fields_comment() {
+        assert_eq!(
+            parse_fields_comment("protocol:reply=sent protocol:fields=id?,room,a%20b,note?"),
+            Some(vec![
+                ("id".into(), false),
+                ("room".into(), true),
+                ("a b".into(), true),
+                ("note".into(), false),
+            ])
+        );
+        assert_eq!(parse_fields_comment("protocol:fields="), Some(vec![]));
+        assert_eq!(parse_fields_comment("protocol:fields=a%2"), None);
+        assert_eq!(parse_fields_comment("protocol:reply=sent"), None);
+    }
+
+    #[test]
+    fn fields_in_the_listed_order_with_what_the_encoder_writes() {
+        let s = json!({
+            "$comment": "protocol:fields=id?,zone,next,note?,alpha",
+            "properties": {"type": {"const": "x"}, "alpha": {}, "extra": {}, "id": {},
+                           "next": {}, "note": {}, "zone": {}},
+            "required": ["type", "zone", "alpha", "extra"]
+        });
+        let f = Fields::of(&s, Some("type"));
+        let summary: Vec<(&str, bool, bool)> = f
+            .fields
+            .iter()
+            .map(|f| (f.name.as_str(), f.required, f.written))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("id", false, false),
+                ("zone", true, true),
+                ("next", false, true),
+                ("note", false, false),
+                ("alpha", true, true),
+                ("extra", true, true),
+            ]
+        );
     }
 
     #[test]

@@ -746,6 +746,23 @@ impl<'a> DirectionView<'a> {
         Ok(())
     }
 
+    /// Whether the variant at `index` can carry the correlation id: every client message (the
+    /// server reads the id of any, and answers errors with it); of the server's, only the replies
+    /// of `other`'s requests and the error reply.
+    pub fn carries_id(&self, index: usize, other: &DirectionView<'_>) -> bool {
+        match self.direction {
+            Direction::Client => true,
+            Direction::Server => {
+                other.replies.iter().flatten().any(|&r| r == index)
+                    || self
+                        .view
+                        .variants
+                        .get(index)
+                        .is_some_and(|v| !v.catch_all && v.wire == crate::client::ERROR_TAG)
+            }
+        }
+    }
+
     /// The reply of the variant at `index`, in `other`.
     pub fn reply_of<'b>(
         &self,

@@ -7,6 +7,14 @@
 //! index signatures; `oneOf`/`anyOf` to unions, `allOf` to intersections; `$defs` to named types
 //! in the direction's namespace. A field the decoder also accepts under an alias appears under
 //! the name the encoder writes, with the aliases in its doc comment.
+//!
+//! Fields come in the order serde writes them (the `protocol:fields=` list of a variant or named
+//! type, see [`protocol_core::schema::FIELDS_COMMENT`]). A server message describes what arrives:
+//! a field is optional (`?`) only when the encoder may leave it out (`skip_serializing_if`,
+//! `skip_serializing`), so an `Option` it always writes is `next: Mark | null`. A client message
+//! describes what the server accepts: a field is optional when the decoder does not require it.
+//! The correlation id is on every client message, and on the server's replies and error reply
+//! only (pushes answer no request); the JSON Schemas still accept it wherever the decoder does.
 
 use std::fmt::Write as _;
 
@@ -220,6 +228,10 @@ fn integer_warning(s: &Value) -> Option<String> {
 /// Turns schemas into TypeScript type expressions for one direction.
 struct Ts<'a> {
     names: &'a Names,
+    /// Whose messages: a server message's type says what arrives (a field is optional when the
+    /// encoder may leave it out), a client message's what the server accepts (optional when the
+    /// decoder does not require it).
+    direction: Direction,
 }
 
 impl Ts<'_> {
@@ -255,7 +267,7 @@ impl Ts<'_> {
                     "boolean" => alts.push(atom("boolean")),
                     "null" => alts.push(atom("null")),
                     "array" => alts.push(self.array(s, level)),
-                    "object" => alts.push(atom(self.object(s, level, None))),
+                    "object" => alts.push(atom(self.object(s, level, None, None))),
                     _ => alts.push(atom("unknown")),
                 }
             }
@@ -289,18 +301,31 @@ impl Ts<'_> {
         atom(format!("{}[]", wrap(&item, Prec::Atom)))
     }
 
-    /// An object type literal, `{ ... }` over several lines.
-    fn object(&self, s: &Value, level: usize, tag: Option<(&str, &str)>) -> String {
-        let members = self.members(s, level + 1, tag);
+    /// An object type literal, `{ ... }` over several lines; `hide` names a property left out.
+    fn object(
+        &self,
+        s: &Value,
+        level: usize,
+        tag: Option<(&str, &str)>,
+        hide: Option<&str>,
+    ) -> String {
+        let members = self.members(s, level + 1, tag, hide);
         if members.is_empty() {
             return "{}".to_owned();
         }
         format!("{{\n{members}{}}}", indent(level))
     }
 
-    /// The member lines of an object type at `level`: the tag first, then the fields sorted by
-    /// name, then an index signature when the object allows further properties.
-    fn members(&self, s: &Value, level: usize, tag: Option<(&str, &str)>) -> String {
+    /// The member lines of an object type at `level`: the tag first, then the fields in the
+    /// order the encoder writes them (see [`Fields`]) but `hide`, then an index signature when
+    /// the object allows further properties.
+    fn members(
+        &self,
+        s: &Value,
+        level: usize,
+        tag: Option<(&str, &str)>,
+        hide: Option<&str>,
+    ) -> String {
         let pad = indent(level);
         let mut out = String::new();
         if let Some((name, ty)) = tag {
@@ -308,6 +333,9 @@ impl Ts<'_> {
         }
         let fields = Fields::of(s, tag.map(|t| t.0));
         for f in &fields.fields {
+            if Some(f.name.as_str()) == hide {
+                continue;
+            }
             let mut doc = Vec::new();
             if let Some(d) = f.schema.get("description").and_then(Value::as_str) {
                 doc.push(d.to_owned());
@@ -327,7 +355,11 @@ impl Ts<'_> {
                 push_paragraph(&mut doc, w);
             }
             out.push_str(&doc_block(&doc, level));
-            let optional = if f.required { "" } else { "?" };
+            let present = match self.direction {
+                Direction::Server => f.written,
+                Direction::Client => f.required,
+            };
+            let optional = if present { "" } else { "?" };
             let ty = self.ty(f.schema, level);
             let _ = writeln!(out, "{pad}{}{optional}: {};", property_key(&f.name), ty.0);
         }
@@ -447,7 +479,10 @@ pub(crate) fn declarations(
 }
 
 fn direction_declarations(out: &mut String, dir: &DirectionView<'_>, other: &DirectionView<'_>) {
-    let ts = Ts { names: &dir.names };
+    let ts = Ts {
+        names: &dir.names,
+        direction: dir.direction,
+    };
     let ns = &dir.names.ns;
     let tag = dir.view.tag.as_str();
     let mut doc = Vec::new();
@@ -534,6 +569,8 @@ fn direction_declarations(out: &mut String, dir: &DirectionView<'_>, other: &Dir
         }
         out.push_str(&doc_block(&variant_doc(v, dir, other, tag), 1));
         let wire = literal(&Value::String(v.wire.clone())).unwrap_or_default();
+        // The correlation id only where it can come: requests and their replies, the error.
+        let hide = (!dir.carries_id(v.index, other)).then_some(dir.id_field.as_str());
         let fields = Fields::of(v.schema, Some(tag));
         let has_unions = ["oneOf", "anyOf"]
             .iter()
@@ -541,7 +578,7 @@ fn direction_declarations(out: &mut String, dir: &DirectionView<'_>, other: &Dir
             || !fields.rest_all_of.is_empty();
         if has_unions {
             // A variant that flattens an enum: an interface cannot extend a union.
-            let mut parts = vec![atom(ts.object(v.schema, 1, Some((tag, &wire))))];
+            let mut parts = vec![atom(ts.object(v.schema, 1, Some((tag, &wire)), hide))];
             for key in ["oneOf", "anyOf"] {
                 if let Some(Value::Array(alts)) = v.schema.get(key) {
                     parts.push(union(alts.iter().map(|a| ts.ty(a, 1)).collect()));
@@ -553,7 +590,7 @@ fn direction_declarations(out: &mut String, dir: &DirectionView<'_>, other: &Dir
             let _ = writeln!(out, "  export type {name} = {};", intersection(parts).0);
         } else {
             let _ = write!(out, "  export interface {name} ");
-            let _ = writeln!(out, "{}", ts.object(v.schema, 1, Some((tag, &wire))));
+            let _ = writeln!(out, "{}", ts.object(v.schema, 1, Some((tag, &wire)), hide));
         }
         out.push_str(&doc_block(
             &[format!(
@@ -588,7 +625,7 @@ fn direction_declarations(out: &mut String, dir: &DirectionView<'_>, other: &Dir
                 let _ = writeln!(
                     out,
                     "  export interface {name} {}",
-                    ts.object(schema, 1, None)
+                    ts.object(schema, 1, None, None)
                 );
             } else {
                 let _ = writeln!(out, "  export type {name} = {};", ts.ty(schema, 1).0);
@@ -654,7 +691,12 @@ mod tests {
         let view_schema = json!({"required": ["type"], "oneOf": [], "$defs": {"Pos": {}}});
         let view = crate::model::ProtocolView::parse(&view_schema).unwrap();
         let names = Names::new("NS", &view);
-        Ts { names: &names }.ty(&s, 0).0
+        Ts {
+            names: &names,
+            direction: Direction::Client,
+        }
+        .ty(&s, 0)
+        .0
     }
 
     #[test]

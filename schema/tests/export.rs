@@ -306,6 +306,18 @@ fn asyncapi_document_has_channel_operations_and_replies() {
             .get("correlationId")
             .is_none()
     );
+    // Of the server's messages, the replies and the error reply carry the id; pushes do not.
+    let messages = &doc["components"]["messages"];
+    assert_eq!(
+        messages["ServerMsg.Sent"]["correlationId"]["location"],
+        "$message.payload#/id"
+    );
+    assert_eq!(
+        messages["ServerMsg.Error"]["correlationId"]["location"],
+        "$message.payload#/id"
+    );
+    assert!(messages["ServerMsg.Joined"].get("correlationId").is_none());
+    assert!(messages["ServerMsg.Message"].get("correlationId").is_none());
     let draw = &doc["components"]["schemas"]["ClientMsg.Draw"];
     assert_eq!(
         draw["properties"]["at"]["$ref"],

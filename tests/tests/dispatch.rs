@@ -222,7 +222,10 @@ fn metadata_describes_requests_and_replies() {
     assert_eq!(ClientMsg::ID_FIELD, "id");
     let schema = protocol_core::schema_for::<ClientMsg>();
     let message = &schema["oneOf"][1];
-    assert_eq!(message["$comment"], "protocol:reply=sent");
+    assert_eq!(
+        message["$comment"],
+        "protocol:reply=sent protocol:fields=id?,room,text"
+    );
     assert_eq!(message["properties"]["id"]["type"], "integer");
     assert!(
         !message["required"]

@@ -80,8 +80,6 @@ export declare namespace ClientMsg {
   /** Typing started or stopped; the room's other members get `typing`. */
   export interface Typing {
     type: "typing";
-    /** Whether typing is going on. */
-    active: boolean;
     /**
      * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
      *
@@ -90,6 +88,8 @@ export declare namespace ClientMsg {
     id?: number;
     /** The room. */
     room: string;
+    /** Whether typing is going on. */
+    active: boolean;
   }
   /** Whether `m` is a {@link Typing} (`type` "typing"). */
   export function isTyping(m: { readonly type: string }): m is Typing;
@@ -147,16 +147,10 @@ export declare namespace ServerMsg {
   /** You joined a room: who is in it (sorted, you included). */
   export interface Joined {
     type: "joined";
-    /**
-     * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
-     *
-     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
-     */
-    id?: number;
-    /** Members, sorted. */
-    members: string[];
     /** The room. */
     room: string;
+    /** Members, sorted. */
+    members: string[];
   }
   /** Whether `m` is a {@link Joined} (`type` "joined"). */
   export function isJoined(m: { readonly type: string }): m is Joined;
@@ -164,18 +158,12 @@ export declare namespace ServerMsg {
   /** Someone's first connection joined a room, or their last one left. */
   export interface Presence {
     type: "presence";
-    /**
-     * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
-     *
-     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
-     */
-    id?: number;
-    /** Online or offline. */
-    online: boolean;
     /** The room. */
     room: string;
     /** Who. */
     user: string;
+    /** Online or offline. */
+    online: boolean;
   }
   /** Whether `m` is a {@link Presence} (`type` "presence"). */
   export function isPresence(m: { readonly type: string }): m is Presence;
@@ -198,18 +186,12 @@ export declare namespace ServerMsg {
   /** Someone said something in a room you are in. */
   export interface Message {
     type: "message";
-    /** The author. */
-    from: string;
-    /**
-     * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
-     *
-     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
-     */
-    id?: number;
     /** The message's id, for read receipts. */
     messageId: string;
     /** The room. */
     room: string;
+    /** The author. */
+    from: string;
     /** The text. */
     text: string;
   }
@@ -220,17 +202,17 @@ export declare namespace ServerMsg {
   export interface Refreshed {
     type: "refreshed";
     /**
-     * When the connection now expires, in seconds since the Unix epoch.
-     *
-     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
-     */
-    expiresAt: number;
-    /**
      * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
      *
      * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
      */
     id?: number;
+    /**
+     * When the connection now expires, in seconds since the Unix epoch.
+     *
+     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
+     */
+    expiresAt: number;
   }
   /** Whether `m` is a {@link Refreshed} (`type` "refreshed"). */
   export function isRefreshed(m: { readonly type: string }): m is Refreshed;
@@ -238,16 +220,10 @@ export declare namespace ServerMsg {
   /** Someone read your message. */
   export interface Read {
     type: "read";
-    /** Who read it. */
-    by: string;
-    /**
-     * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
-     *
-     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
-     */
-    id?: number;
     /** Which message. */
     messageId: string;
+    /** Who read it. */
+    by: string;
   }
   /** Whether `m` is a {@link Read} (`type` "read"). */
   export function isRead(m: { readonly type: string }): m is Read;
@@ -255,18 +231,12 @@ export declare namespace ServerMsg {
   /** Someone in a room is typing (or stopped). */
   export interface Typing {
     type: "typing";
-    /** Whether typing is going on. */
-    active: boolean;
-    /**
-     * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
-     *
-     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
-     */
-    id?: number;
     /** The room. */
     room: string;
     /** Who. */
     user: string;
+    /** Whether typing is going on. */
+    active: boolean;
   }
   /** Whether `m` is a {@link Typing} (`type` "typing"). */
   export function isTyping(m: { readonly type: string }): m is Typing;
@@ -275,16 +245,16 @@ export declare namespace ServerMsg {
   export interface Error {
     type: "error";
     /**
-     * Stable machine-readable code, `snake_case`: `invalid_json`, `unknown_type`,
-     * `invalid_message`, `rate_limited`, or one of the app's own.
-     */
-    code: string;
-    /**
      * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
      *
      * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
      */
     id?: number;
+    /**
+     * Stable machine-readable code, `snake_case`: `invalid_json`, `unknown_type`,
+     * `invalid_message`, `rate_limited`, or one of the app's own.
+     */
+    code: string;
     /** What went wrong, for humans. */
     message: string;
     /** JSON Pointer to the field at fault, when one is. */

@@ -87,9 +87,9 @@ class ClientMsgTyping(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["typing"] = "typing"
-    active: bool = Field(description="Whether typing is going on.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
     room: str = Field(description="The room.")
+    active: bool = Field(description="Whether typing is going on.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -130,8 +130,8 @@ class ServerMsgJoined(_Model):
 
     type: Literal["joined"] = "joined"
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
-    members: list[str] = Field(description="Members, sorted.")
     room: str = Field(description="The room.")
+    members: list[str] = Field(description="Members, sorted.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -143,9 +143,9 @@ class ServerMsgPresence(_Model):
 
     type: Literal["presence"] = "presence"
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
-    online: bool = Field(description="Online or offline.")
     room: str = Field(description="The room.")
     user: str = Field(description="Who.")
+    online: bool = Field(description="Online or offline.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -168,10 +168,10 @@ class ServerMsgMessage(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["message"] = "message"
-    from_: str = Field(alias="from", description="The author.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
     message_id: str = Field(alias="messageId", description="The message's id, for read receipts.")
     room: str = Field(description="The room.")
+    from_: str = Field(alias="from", description="The author.")
     text: str = Field(description="The text.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
@@ -183,8 +183,8 @@ class ServerMsgRefreshed(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["refreshed"] = "refreshed"
-    expires_at: Annotated[int, Field(ge=0, le=18446744073709551615)] = Field(alias="expiresAt", description="When the connection now expires, in seconds since the Unix epoch.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
+    expires_at: Annotated[int, Field(ge=0, le=18446744073709551615)] = Field(alias="expiresAt", description="When the connection now expires, in seconds since the Unix epoch.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -195,9 +195,9 @@ class ServerMsgRead(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["read"] = "read"
-    by: str = Field(description="Who read it.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
     message_id: str = Field(alias="messageId", description="Which message.")
+    by: str = Field(description="Who read it.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -208,10 +208,10 @@ class ServerMsgTyping(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["typing"] = "typing"
-    active: bool = Field(description="Whether typing is going on.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
     room: str = Field(description="The room.")
     user: str = Field(description="Who.")
+    active: bool = Field(description="Whether typing is going on.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -222,8 +222,8 @@ class ServerMsgError(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["error"] = "error"
-    code: str = Field(description="Stable machine-readable code, `snake_case`: `invalid_json`, `unknown_type`,\n`invalid_message`, `rate_limited`, or one of the app's own.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
+    code: str = Field(description="Stable machine-readable code, `snake_case`: `invalid_json`, `unknown_type`,\n`invalid_message`, `rate_limited`, or one of the app's own.")
     message: str = Field(description="What went wrong, for humans.")
     pointer: str | None = Field(default=None, description="JSON Pointer to the field at fault, when one is.")
 
@@ -338,12 +338,12 @@ ClientMsgReadDict = TypedDict(
 class ClientMsgTypingDict(TypedDict):
     """Typing started or stopped; the room's other members get `typing`."""
     type: Literal["typing"]
-    # Whether typing is going on.
-    active: bool
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
     # The room.
     room: str
+    # Whether typing is going on.
+    active: bool
 
 
 class ClientMsgLeaveDict(TypedDict):
@@ -374,10 +374,10 @@ class ServerMsgJoinedDict(TypedDict):
     type: Literal["joined"]
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
-    # Members, sorted.
-    members: list[str]
     # The room.
     room: str
+    # Members, sorted.
+    members: list[str]
 
 
 class ServerMsgPresenceDict(TypedDict):
@@ -385,12 +385,12 @@ class ServerMsgPresenceDict(TypedDict):
     type: Literal["presence"]
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
-    # Online or offline.
-    online: bool
     # The room.
     room: str
     # Who.
     user: str
+    # Online or offline.
+    online: bool
 
 
 # Your message was delivered; the reply to `message`, with its `id`.
@@ -409,10 +409,10 @@ ServerMsgMessageDict = TypedDict(
     "ServerMsgMessageDict",
     {
         "type": Literal["message"],
-        "from": str,
         "id": NotRequired[int],
         "messageId": str,
         "room": str,
+        "from": str,
         "text": str,
     },
 )
@@ -423,8 +423,8 @@ ServerMsgRefreshedDict = TypedDict(
     "ServerMsgRefreshedDict",
     {
         "type": Literal["refreshed"],
-        "expiresAt": int,
         "id": NotRequired[int],
+        "expiresAt": int,
     },
 )
 
@@ -434,9 +434,9 @@ ServerMsgReadDict = TypedDict(
     "ServerMsgReadDict",
     {
         "type": Literal["read"],
-        "by": str,
         "id": NotRequired[int],
         "messageId": str,
+        "by": str,
     },
 )
 
@@ -444,23 +444,23 @@ ServerMsgReadDict = TypedDict(
 class ServerMsgTypingDict(TypedDict):
     """Someone in a room is typing (or stopped)."""
     type: Literal["typing"]
-    # Whether typing is going on.
-    active: bool
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
     # The room.
     room: str
     # Who.
     user: str
+    # Whether typing is going on.
+    active: bool
 
 
 class ServerMsgErrorDict(TypedDict):
     """A message could not be handled."""
     type: Literal["error"]
-    # Stable machine-readable code, `snake_case`: `invalid_json`, `unknown_type`, `invalid_message`, `rate_limited`, or one of the app's own.
-    code: str
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
+    # Stable machine-readable code, `snake_case`: `invalid_json`, `unknown_type`, `invalid_message`, `rate_limited`, or one of the app's own.
+    code: str
     # What went wrong, for humans.
     message: str
     # JSON Pointer to the field at fault, when one is.
