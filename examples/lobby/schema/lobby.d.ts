@@ -44,14 +44,14 @@ export declare namespace ClientMsg {
    */
   export interface Join {
     type: "join";
-    /** The game's id, from `create`'s `joined`. */
-    game: string;
     /**
      * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
      *
      * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
      */
     id?: number;
+    /** The game's id, from `create`'s `joined`. */
+    game: string;
   }
   /** Whether `m` is a {@link Join} (`type` "join"). */
   export function isJoin(m: { readonly type: string }): m is Join;
@@ -63,16 +63,16 @@ export declare namespace ClientMsg {
    */
   export interface Move {
     type: "move";
-    /** The cell, 0 to 8, row by row from the top left. */
-    cell: number;
-    /** The game. */
-    game: string;
     /**
      * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
      *
      * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
      */
     id?: number;
+    /** The game. */
+    game: string;
+    /** The cell, 0 to 8, row by row from the top left. */
+    cell: number;
   }
   /** Whether `m` is a {@link Move} (`type` "move"). */
   export function isMove(m: { readonly type: string }): m is Move;
@@ -85,14 +85,14 @@ export declare namespace ClientMsg {
    */
   export interface Leave {
     type: "leave";
-    /** The game. */
-    game: string;
     /**
      * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
      *
      * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
      */
     id?: number;
+    /** The game. */
+    game: string;
   }
   /** Whether `m` is a {@link Leave} (`type` "leave"). */
   export function isLeave(m: { readonly type: string }): m is Leave;
@@ -114,18 +114,18 @@ export declare namespace ServerMsg {
   /** You sit in a game: the reply to `create` and `join`. */
   export interface Joined {
     type: "joined";
-    /** The game's id (also its room). */
-    game: string;
     /**
      * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
      *
      * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
      */
     id?: number;
-    /** The other player, when there is one. */
-    opponent?: string | null;
+    /** The game's id (also its room). */
+    game: string;
     /** Your seat and mark. */
     seat: Mark;
+    /** The other player, when there is one. */
+    opponent: string | null;
   }
   /** Whether `m` is a {@link Joined} (`type` "joined"). */
   export function isJoined(m: { readonly type: string }): m is Joined;
@@ -133,16 +133,16 @@ export declare namespace ServerMsg {
   /** Your move was accepted: the reply to `move`. */
   export interface Moved {
     type: "moved";
-    /** The cell you marked. */
-    cell: number;
-    /** The game. */
-    game: string;
     /**
      * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
      *
      * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
      */
     id?: number;
+    /** The game. */
+    game: string;
+    /** The cell you marked. */
+    cell: number;
   }
   /** Whether `m` is a {@link Moved} (`type` "moved"). */
   export function isMoved(m: { readonly type: string }): m is Moved;
@@ -150,14 +150,14 @@ export declare namespace ServerMsg {
   /** You gave up your seat: the reply to `leave`. */
   export interface Left {
     type: "left";
-    /** The game. */
-    game: string;
     /**
      * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
      *
      * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
      */
     id?: number;
+    /** The game. */
+    game: string;
   }
   /** Whether `m` is a {@link Left} (`type` "left"). */
   export function isLeft(m: { readonly type: string }): m is Left;
@@ -165,22 +165,16 @@ export declare namespace ServerMsg {
   /** The board, pushed to both players when a game starts and after every move. */
   export interface Board {
     type: "board";
-    /** Nine cells, row by row from the top left; `null` is empty. */
-    cells: (Mark | null)[];
-    /** The board is full and nobody won. */
-    draw: boolean;
     /** The game. */
     game: string;
-    /**
-     * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
-     *
-     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
-     */
-    id?: number;
+    /** Nine cells, row by row from the top left; `null` is empty. */
+    cells: (Mark | null)[];
     /** Whose move it is; `null` once the game is over. */
-    turn?: Mark | null;
+    turn: Mark | null;
     /** Who won, once someone has three in a row. */
-    winner?: Mark | null;
+    winner: Mark | null;
+    /** The board is full and nobody won. */
+    draw: boolean;
   }
   /** Whether `m` is a {@link Board} (`type` "board"). */
   export function isBoard(m: { readonly type: string }): m is Board;
@@ -190,16 +184,10 @@ export declare namespace ServerMsg {
     type: "presence";
     /** The game. */
     game: string;
-    /**
-     * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
-     *
-     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
-     */
-    id?: number;
-    /** Online or offline. */
-    online: boolean;
     /** Who. */
     player: string;
+    /** Online or offline. */
+    online: boolean;
   }
   /** Whether `m` is a {@link Presence} (`type` "presence"). */
   export function isPresence(m: { readonly type: string }): m is Presence;
@@ -210,16 +198,10 @@ export declare namespace ServerMsg {
    */
   export interface Abandoned {
     type: "abandoned";
-    /** Who left. */
-    by: string;
     /** The game. */
     game: string;
-    /**
-     * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
-     *
-     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
-     */
-    id?: number;
+    /** Who left. */
+    by: string;
   }
   /** Whether `m` is a {@link Abandoned} (`type` "abandoned"). */
   export function isAbandoned(m: { readonly type: string }): m is Abandoned;
@@ -228,16 +210,16 @@ export declare namespace ServerMsg {
   export interface Error {
     type: "error";
     /**
-     * Stable machine-readable code, `snake_case`: `invalid_json`, `unknown_type`,
-     * `invalid_message`, `rate_limited`, or one of the app's own.
-     */
-    code: string;
-    /**
      * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
      *
      * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
      */
     id?: number;
+    /**
+     * Stable machine-readable code, `snake_case`: `invalid_json`, `unknown_type`,
+     * `invalid_message`, `rate_limited`, or one of the app's own.
+     */
+    code: string;
     /** What went wrong, for humans. */
     message: string;
     /** JSON Pointer to the field at fault, when one is. */

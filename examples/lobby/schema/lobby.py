@@ -60,8 +60,8 @@ class ClientMsgJoin(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["join"] = "join"
-    game: str = Field(description="The game's id, from `create`'s `joined`.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
+    game: str = Field(description="The game's id, from `create`'s `joined`.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -75,9 +75,9 @@ class ClientMsgMove(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["move"] = "move"
-    cell: Annotated[int, Field(ge=0, le=255)] = Field(description="The cell, 0 to 8, row by row from the top left.")
-    game: str = Field(description="The game.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
+    game: str = Field(description="The game.")
+    cell: Annotated[int, Field(ge=0, le=255)] = Field(description="The cell, 0 to 8, row by row from the top left.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -92,8 +92,8 @@ class ClientMsgLeave(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["leave"] = "leave"
-    game: str = Field(description="The game.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
+    game: str = Field(description="The game.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -108,10 +108,10 @@ class ServerMsgJoined(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["joined"] = "joined"
-    game: str = Field(description="The game's id (also its room).")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
-    opponent: str | None = Field(default=None, description="The other player, when there is one.")
+    game: str = Field(description="The game's id (also its room).")
     seat: Mark = Field(description="Your seat and mark.")
+    opponent: str | None = Field(default=None, description="The other player, when there is one.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -122,9 +122,9 @@ class ServerMsgMoved(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["moved"] = "moved"
-    cell: Annotated[int, Field(ge=0, le=255)] = Field(description="The cell you marked.")
-    game: str = Field(description="The game.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
+    game: str = Field(description="The game.")
+    cell: Annotated[int, Field(ge=0, le=255)] = Field(description="The cell you marked.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -135,8 +135,8 @@ class ServerMsgLeft(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["left"] = "left"
-    game: str = Field(description="The game.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
+    game: str = Field(description="The game.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -147,12 +147,12 @@ class ServerMsgBoard(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["board"] = "board"
-    cells: list[Mark | None] = Field(description="Nine cells, row by row from the top left; `null` is empty.")
-    draw: bool = Field(description="The board is full and nobody won.")
-    game: str = Field(description="The game.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
+    game: str = Field(description="The game.")
+    cells: list[Mark | None] = Field(description="Nine cells, row by row from the top left; `null` is empty.")
     turn: Mark | None = Field(default=None, description="Whose move it is; `null` once the game is over.")
     winner: Mark | None = Field(default=None, description="Who won, once someone has three in a row.")
+    draw: bool = Field(description="The board is full and nobody won.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -163,10 +163,10 @@ class ServerMsgPresence(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["presence"] = "presence"
-    game: str = Field(description="The game.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
-    online: bool = Field(description="Online or offline.")
+    game: str = Field(description="The game.")
     player: str = Field(description="Who.")
+    online: bool = Field(description="Online or offline.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -179,9 +179,9 @@ class ServerMsgAbandoned(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["abandoned"] = "abandoned"
-    by: str = Field(description="Who left.")
-    game: str = Field(description="The game.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
+    game: str = Field(description="The game.")
+    by: str = Field(description="Who left.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -192,8 +192,8 @@ class ServerMsgError(_Model):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["error"] = "error"
-    code: str = Field(description="Stable machine-readable code, `snake_case`: `invalid_json`, `unknown_type`,\n`invalid_message`, `rate_limited`, or one of the app's own.")
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
+    code: str = Field(description="Stable machine-readable code, `snake_case`: `invalid_json`, `unknown_type`,\n`invalid_message`, `rate_limited`, or one of the app's own.")
     message: str = Field(description="What went wrong, for humans.")
     pointer: str | None = Field(default=None, description="JSON Pointer to the field at fault, when one is.")
 
@@ -281,10 +281,10 @@ class ClientMsgJoinDict(TypedDict):
     A request: answered by `ServerMsgJoined` with the same `id`.
     """
     type: Literal["join"]
-    # The game's id, from `create`'s `joined`.
-    game: str
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
+    # The game's id, from `create`'s `joined`.
+    game: str
 
 
 class ClientMsgMoveDict(TypedDict):
@@ -293,12 +293,12 @@ class ClientMsgMoveDict(TypedDict):
     A request: answered by `ServerMsgMoved` with the same `id`.
     """
     type: Literal["move"]
-    # The cell, 0 to 8, row by row from the top left.
-    cell: int
-    # The game.
-    game: str
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
+    # The game.
+    game: str
+    # The cell, 0 to 8, row by row from the top left.
+    cell: int
 
 
 class ClientMsgLeaveDict(TypedDict):
@@ -308,10 +308,10 @@ class ClientMsgLeaveDict(TypedDict):
     A request: answered by `ServerMsgLeft` with the same `id`.
     """
     type: Literal["leave"]
-    # The game.
-    game: str
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
+    # The game.
+    game: str
 
 
 MarkDict: TypeAlias = Literal["x", "o"]
@@ -321,64 +321,64 @@ MarkDict: TypeAlias = Literal["x", "o"]
 class ServerMsgJoinedDict(TypedDict):
     """You sit in a game: the reply to `create` and `join`."""
     type: Literal["joined"]
-    # The game's id (also its room).
-    game: str
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
-    # The other player, when there is one.
-    opponent: NotRequired[str | None]
+    # The game's id (also its room).
+    game: str
     # Your seat and mark.
     seat: MarkDict
+    # The other player, when there is one.
+    opponent: NotRequired[str | None]
 
 
 class ServerMsgMovedDict(TypedDict):
     """Your move was accepted: the reply to `move`."""
     type: Literal["moved"]
-    # The cell you marked.
-    cell: int
-    # The game.
-    game: str
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
+    # The game.
+    game: str
+    # The cell you marked.
+    cell: int
 
 
 class ServerMsgLeftDict(TypedDict):
     """You gave up your seat: the reply to `leave`."""
     type: Literal["left"]
-    # The game.
-    game: str
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
+    # The game.
+    game: str
 
 
 class ServerMsgBoardDict(TypedDict):
     """The board, pushed to both players when a game starts and after every move."""
     type: Literal["board"]
-    # Nine cells, row by row from the top left; `null` is empty.
-    cells: list[MarkDict | None]
-    # The board is full and nobody won.
-    draw: bool
-    # The game.
-    game: str
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
+    # The game.
+    game: str
+    # Nine cells, row by row from the top left; `null` is empty.
+    cells: list[MarkDict | None]
     # Whose move it is; `null` once the game is over.
     turn: NotRequired[MarkDict | None]
     # Who won, once someone has three in a row.
     winner: NotRequired[MarkDict | None]
+    # The board is full and nobody won.
+    draw: bool
 
 
 class ServerMsgPresenceDict(TypedDict):
     """A player's first connection joined the game, or their last one left it."""
     type: Literal["presence"]
-    # The game.
-    game: str
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
-    # Online or offline.
-    online: bool
+    # The game.
+    game: str
     # Who.
     player: str
+    # Online or offline.
+    online: bool
 
 
 class ServerMsgAbandonedDict(TypedDict):
@@ -386,21 +386,21 @@ class ServerMsgAbandonedDict(TypedDict):
     seat is free, and the game starts over when someone takes it.
     """
     type: Literal["abandoned"]
-    # Who left.
-    by: str
-    # The game.
-    game: str
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
+    # The game.
+    game: str
+    # Who left.
+    by: str
 
 
 class ServerMsgErrorDict(TypedDict):
     """A message could not be handled."""
     type: Literal["error"]
-    # Stable machine-readable code, `snake_case`: `invalid_json`, `unknown_type`, `invalid_message`, `rate_limited`, or one of the app's own.
-    code: str
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
+    # Stable machine-readable code, `snake_case`: `invalid_json`, `unknown_type`, `invalid_message`, `rate_limited`, or one of the app's own.
+    code: str
     # What went wrong, for humans.
     message: str
     # JSON Pointer to the field at fault, when one is.
