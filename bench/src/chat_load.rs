@@ -52,8 +52,10 @@ impl Subject {
     /// Which binary and path the figures of this subject come from.
     pub fn path(self) -> &'static str {
         match self {
-            Subject::Ours => "target/release/chat-server (axum route via WsServer::serve_router)",
-            Subject::Tt => "target/release/tt-peer (bench/src/bin/tt-peer.rs)",
+            Subject::Ours => {
+                "chat-server binary next to ratios (axum route via WsServer::serve_router, default limits)"
+            }
+            Subject::Tt => "tt-peer binary next to ratios (bench/src/bin/tt-peer.rs)",
             Subject::Node => "node bench/peers/node/server.js (ws 8.23.0)",
             Subject::Bun => "bun bench/peers/bun/server.js (bun 1.4.5, Bun.serve)",
         }
@@ -299,10 +301,7 @@ pub async fn room(
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let stop = to + Duration::from_millis(500);
-            loop {
-                let Some(left) = stop.checked_duration_since(Instant::now()) else {
-                    break;
-                };
+            while let Some(left) = stop.checked_duration_since(Instant::now()) {
                 let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(left, rx.next()).await
                 else {
                     break;

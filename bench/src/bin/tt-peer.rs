@@ -1,6 +1,6 @@
 //! The chat wire contract (`../shared/ARCHITECTURE.md`, "Chat example: wire contract") hand-rolled
 //! on tokio-tungstenite the way its users write it: `accept_hdr_async` with default settings
-//! (only the contract's 64 KiB message limit), `serde_json::Value` and if/else routing (replies from a serde `tag = "type"` enum), one
+//! (only the contract's 64 KiB message limit; `TCP_NODELAY` as Node's ws and uWebSockets set it), `serde_json::Value` and if/else routing (replies from a serde `tag = "type"` enum), one
 //! writer task and unbounded channel per connection, shared state behind a mutex. A peer for
 //! `ratios peers`; checked by `bench/tests/peers.rs`.
 //!
@@ -346,6 +346,8 @@ impl State {
     }
 }
 
+// tungstenite's handshake callback returns its `ErrorResponse` by value.
+#[allow(clippy::result_large_err)]
 async fn connection(state: Shared, stream: TcpStream) {
     let mut user = None;
     let config = WebSocketConfig::default().max_message_size(Some(64 * 1024));
@@ -452,6 +454,9 @@ async fn main() -> std::io::Result<()> {
     let state = Shared::default();
     loop {
         let (stream, _) = listener.accept().await?;
+        // What Node's ws and uWebSockets do by default (and the tokio-tungstenite echo
+        // baselines in net.rs): without it Nagle's algorithm meets delayed ACKs.
+        let _ = stream.set_nodelay(true);
         tokio::spawn(connection(state.clone(), stream));
     }
 }
