@@ -96,7 +96,7 @@ impl Subject {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "ulimit -n {files} 2>/dev/null || ulimit -n 16384 2>/dev/null; exec \"$0\" \"$@\""
+                "ulimit -n {files} 2>/dev/null || ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec \"$0\" \"$@\""
             ))
             .arg(&program)
             .args(&args)
@@ -423,7 +423,8 @@ pub struct Idle {
 
 /// Server RSS growth per idle connection: `n` upgraded WebSockets opened by a client process
 /// (`ratios __idle_clients`), spread over source addresses 127.0.0.1, 127.0.0.2, ... at most
-/// 20,000 each (past the ephemeral port range), both processes' file limits raised.
+/// 20,000 each (past the ephemeral port range), both processes' file limits raised (to the hard
+/// limit at most: past it, the client stops at `EMFILE` and `refusal` says so).
 pub fn idle(subject: Subject, n: usize) -> std::io::Result<Idle> {
     let files = (n as u64 + 1000).max(16384);
     let server = subject.start(files)?;
@@ -433,7 +434,7 @@ pub fn idle(subject: Subject, n: usize) -> std::io::Result<Idle> {
     let mut clients = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "ulimit -n {files} 2>/dev/null || ulimit -n 16384 2>/dev/null; exec \"$0\" \"$@\""
+            "ulimit -n {files} 2>/dev/null || ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec \"$0\" \"$@\""
         ))
         .arg(exe)
         .arg("__idle_clients")
