@@ -63,9 +63,7 @@ impl Subject {
 
     fn command(self) -> std::io::Result<(PathBuf, Vec<PathBuf>)> {
         let peers = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers");
-        let next_to_us = |name: &str| -> std::io::Result<PathBuf> {
-            Ok(std::env::current_exe()?.with_file_name(name))
-        };
+        let next_to_us = |name: &str| sibling(name);
         let (program, args) = match self {
             Subject::Ours => (next_to_us("chat-server")?, vec![]),
             Subject::Tt => (next_to_us("tt-peer")?, vec![]),
@@ -123,6 +121,19 @@ impl Subject {
             subject: self,
         })
     }
+}
+
+/// The binary `name` next to this one, or one directory up (where Cargo puts the package's
+/// binaries for its integration tests, which run from `deps/`).
+fn sibling(name: &str) -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let here = exe.with_file_name(name);
+    let up = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join(name))
+        .filter(|p| p.exists() && !here.exists());
+    Ok(up.unwrap_or(here))
 }
 
 /// A server process, killed when dropped.
@@ -430,7 +441,7 @@ pub fn idle(subject: Subject, n: usize) -> std::io::Result<Idle> {
     let server = subject.start(files)?;
     std::thread::sleep(Duration::from_millis(300));
     let before = server.rss();
-    let exe = std::env::current_exe()?;
+    let exe = sibling("ratios")?;
     let mut clients = Command::new("sh")
         .arg("-c")
         .arg(format!(

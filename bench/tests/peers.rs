@@ -4,6 +4,9 @@
 //! each server runs in its own process on 127.0.0.1:0, driven by the test kit, which validates
 //! every frame against the chat schema.
 //!
+//! The `ratios` load modes get a small functional run against the peers too (no timing: they
+//! deliver, every delivery is counted, nothing is refused).
+//!
 //! Needs `npm ci` in `bench/peers` (ws and bun) and a built `chat-server` (`CHAT_SERVER_BIN`, or
 //! the workspace's `target/debug/chat-server`): `.ci/run` does both.
 
@@ -317,3 +320,31 @@ contract!(
     tokio_tungstenite = "tt",
     chat_server = "chat-server",
 );
+
+/// `room` and `pairs` (the `ratios` load modes) against the Node peer, small: every member gets
+/// the messages, every answer comes back, no errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_modes_run_against_a_peer() {
+    use protocol_bench::chat_load::{Subject, pairs, room};
+    let server = Subject::Node.start(4096).unwrap();
+    let load = room(&server, 10, 2, 2, Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert!(load.delivered > 0, "{load:?}");
+    assert_eq!(load.errors, 0, "{load:?}");
+    assert!(load.p99_us >= load.p50_us, "{load:?}");
+    let load = pairs(&server, 3, Duration::from_millis(500)).await.unwrap();
+    assert!(load.delivered > 0, "{load:?}");
+    assert_eq!(load.errors, 0, "{load:?}");
+}
+
+/// `idle` (the `ratios` mode) against the tokio-tungstenite peer, small: every connection is
+/// upgraded and held, the server still answers, its memory grew.
+#[test]
+fn idle_mode_runs_against_a_peer() {
+    let idle = protocol_bench::chat_load::idle(protocol_bench::chat_load::Subject::Tt, 50).unwrap();
+    assert_eq!(idle.opened, 50, "{idle:?}");
+    assert_eq!(idle.refusal, None, "{idle:?}");
+    assert!(idle.answers, "{idle:?}");
+    assert!(idle.rss > 0, "{idle:?}");
+}
