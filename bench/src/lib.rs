@@ -204,6 +204,7 @@ pub fn keep<T>(v: T) {
 }
 
 pub mod attack;
+pub mod chat_load;
 pub mod fanout;
 pub mod net;
 

@@ -1,5 +1,7 @@
-//! Network benchmarks: idle connection memory, echo throughput and broadcast fan-out, each
-//! against a baseline measured in the same run. Loopback only, bounded in count and time.
+//! Network benchmarks: echo throughput against `ratios __server` child processes (our
+//! `WsServer` with an echo frame handler, and raw tokio-tungstenite), and the in-process hub's
+//! broadcast cost, each against a baseline measured in the same run. The chat-contract modes
+//! against server binaries are in [`crate::chat_load`]. Loopback only, bounded in count and time.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -245,61 +247,6 @@ impl Drop for ChildServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Open `n` idle connections to `addr`, print "ready", hold them until stdin closes.
-pub async fn hold_idle(addr: SocketAddr, n: usize) -> std::io::Result<()> {
-    let url = format!("ws://{addr}/");
-    let mut conns = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (ws, _) = tokio_tungstenite::connect_async(&url)
-            .await
-            .map_err(std::io::Error::other)?;
-        conns.push(ws);
-    }
-    println!("ready");
-    std::io::stdout().flush()?;
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut s = String::new();
-        let _ = std::io::stdin().read_line(&mut s);
-    })
-    .await;
-    drop(conns);
-    Ok(())
-}
-
-/// Server RSS growth per idle connection, for one server kind.
-pub fn idle_bytes_per_conn(kind: Kind, n: usize) -> std::io::Result<f64> {
-    let server = ChildServer::start(kind)?;
-    std::thread::sleep(Duration::from_millis(200));
-    let before = server.rss();
-    let exe = std::env::current_exe()?;
-    let mut clients = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -n 16384 2>/dev/null; exec \"$0\" \"$@\"")
-        .arg(exe)
-        .arg("__idle_clients")
-        .arg(server.addr.to_string())
-        .arg(n.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut line = String::new();
-    if let Some(out) = clients.stdout.take() {
-        BufReader::new(out).read_line(&mut line)?;
-    }
-    if line.trim() != "ready" {
-        let _ = clients.kill();
-        return Err(std::io::Error::other(
-            "the client process did not open its connections",
-        ));
-    }
-    // Let the server finish registering the last handshakes.
-    std::thread::sleep(Duration::from_millis(500));
-    let after = server.rss();
-    drop(clients.stdin.take());
-    let _ = clients.wait();
-    Ok(after.saturating_sub(before) as f64 / n as f64)
 }
 
 /// Echo throughput (messages per second) of a server: `conns` clients, each with `window`

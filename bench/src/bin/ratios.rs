@@ -20,6 +20,9 @@ const MODES: &[&str] = &[
     "fuzz",
     "attack",
     "fanout",
+    "room",
+    "pairs",
+    "peers",
 ];
 
 /// The chat (in a child process) under slowloris, flood and slow-reader attacks, each alone:
@@ -276,23 +279,208 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// Server memory per idle connection: 2,000 connections from a separate client process.
+fn arg(n: usize) -> Option<String> {
+    std::env::args().nth(n)
+}
+
+fn subject(n: usize) -> std::io::Result<protocol_bench::chat_load::Subject> {
+    use protocol_bench::chat_load::Subject;
+    match arg(n) {
+        None => Ok(Subject::Ours),
+        Some(s) => Subject::parse(&s).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "unknown server {s:?}; expected ours, tt, node or bun"
+            ))
+        }),
+    }
+}
+
+fn load_json(load: &protocol_bench::chat_load::Load) -> serde_json::Value {
+    serde_json::json!({
+        "per_s": load.per_s.round(),
+        "p50_us": load.p50_us.round(),
+        "p99_us": load.p99_us.round(),
+        "delivered": load.delivered,
+        "errors": load.errors,
+        "server_cpu_ns_per_delivery": load.server_cpu_ns_per_delivery.round(),
+    })
+}
+
+/// Room fan-out against a server binary (default the shipped chat-server): 200 users in one
+/// room, 20 of them sending. `ratios room [ours|tt|node|bun]`.
+fn room_mode() -> std::io::Result<serde_json::Value> {
+    let who = subject(2)?;
+    let server = who.start(16384)?;
+    let load = runtime().block_on(protocol_bench::chat_load::room(
+        &server,
+        ROOM_USERS,
+        ROOM_SENDERS,
+        ROOM_WINDOW,
+        MEASURE,
+    ))?;
+    println!("{}: {load:?}", who.path());
+    let mut json = load_json(&load);
+    json["bench"] = "room".into();
+    json["server"] = who.path().into();
+    json["users"] = ROOM_USERS.into();
+    json["senders"] = ROOM_SENDERS.into();
+    Ok(json)
+}
+
+/// Ping-pong pairs against a server binary (default the shipped chat-server): 100 pairs, each
+/// in its own room. `ratios pairs [ours|tt|node|bun]`.
+fn pairs_mode() -> std::io::Result<serde_json::Value> {
+    let who = subject(2)?;
+    let server = who.start(16384)?;
+    let load = runtime().block_on(protocol_bench::chat_load::pairs(&server, PAIRS, MEASURE))?;
+    println!("{}: {load:?}", who.path());
+    let mut json = load_json(&load);
+    json["bench"] = "pairs".into();
+    json["server"] = who.path().into();
+    json["pairs"] = PAIRS.into();
+    Ok(json)
+}
+
+const ROOM_USERS: usize = 200;
+const ROOM_SENDERS: usize = 20;
+/// Messages each sender may have awaiting their `sent` reply.
+const ROOM_WINDOW: usize = 4;
+const PAIRS: usize = 100;
+const MEASURE: Duration = Duration::from_secs(3);
+
+fn idle_json(idle: &protocol_bench::chat_load::Idle) -> serde_json::Value {
+    serde_json::json!({
+        "connections": idle.wanted,
+        "opened": idle.opened,
+        "refusal": idle.refusal,
+        "bytes_per_conn": idle.bytes_per_conn.round(),
+        "server_rss_mb": round(idle.rss as f64 / 1048576.0),
+        "answers": idle.answers,
+    })
+}
+
+/// Server RSS growth per idle connection against a server binary (default the shipped
+/// chat-server), connections from a client process: `ratios idle [N] [ours|tt|node|bun]`
+/// (default 2,000; 100000 spreads them over source addresses 127.0.0.1..=127.0.0.5).
 fn idle_mode() -> std::io::Result<serde_json::Value> {
-    use protocol_bench::net::{Kind, idle_bytes_per_conn};
-    let n = 2000;
-    let baseline = idle_bytes_per_conn(Kind::RawDefault, n)?;
-    let ours = idle_bytes_per_conn(Kind::Ours, n)?;
-    println!("raw tokio-tungstenite default: {baseline:>9.0} bytes/conn");
-    println!("ours:                          {ours:>9.0} bytes/conn");
+    let n = arg(2).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let who = subject(3)?;
+    let idle = protocol_bench::chat_load::idle(who, n)?;
+    println!("{}: {idle:?}", who.path());
+    let mut json = idle_json(&idle);
+    json["bench"] = "idle".into();
+    json["server"] = who.path().into();
+    Ok(json)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Ours (the shipped chat-server release binary) and the three peers on `room` and `pairs` in
+/// interleaved rounds (the order rotates each round), then `idle` with 2,000 connections each;
+/// medians over rounds, ratios ours vs each peer. `ratios peers [ROUNDS]` (default 3).
+fn peers_mode() -> std::io::Result<serde_json::Value> {
+    use protocol_bench::chat_load::{Load, Subject, idle, pairs, room};
+    let rounds: usize = arg(2).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let rt = runtime();
+    let servers: Vec<_> = Subject::ALL
+        .iter()
+        .map(|s| s.start(16384))
+        .collect::<Result<_, _>>()?;
+    let n = servers.len();
+    let mut rooms: Vec<Vec<Load>> = vec![Vec::new(); n];
+    let mut pings: Vec<Vec<Load>> = vec![Vec::new(); n];
+    // What everything but the servers and this process used: the noise the figures were exposed to.
+    let ours_cpu = |servers: &[protocol_bench::chat_load::Server]| {
+        servers.iter().map(|s| s.cpu_seconds()).sum::<f64>()
+            + protocol_bench::net::cpu_seconds("/proc/self/stat")
+    };
+    let busy_before = protocol_bench::net::machine_busy_seconds() - ours_cpu(&servers);
+    let started = std::time::Instant::now();
+    for r in 0..rounds {
+        for k in 0..n {
+            let i = (k + r) % n;
+            let s = &servers[i];
+            let load = rt.block_on(room(s, ROOM_USERS, ROOM_SENDERS, ROOM_WINDOW, MEASURE))?;
+            println!("round {} room  {:<5} {load:?}", r + 1, s.subject.name());
+            rooms[i].push(load);
+            let load = rt.block_on(pairs(s, PAIRS, MEASURE))?;
+            println!("round {} pairs {:<5} {load:?}", r + 1, s.subject.name());
+            pings[i].push(load);
+        }
+    }
+    let other_cpu_pct = 100.0
+        * (protocol_bench::net::machine_busy_seconds() - ours_cpu(&servers) - busy_before)
+        / started.elapsed().as_secs_f64();
+    drop(servers);
+    let mut idles = Vec::new();
+    for s in Subject::ALL {
+        let i = idle(s, 2000)?;
+        println!("idle {:<5} {i:?}", s.name());
+        idles.push(i);
+    }
+    let stat = |loads: &[Load], f: fn(&Load) -> f64| median(loads.iter().map(f).collect());
+    let mut servers_json = serde_json::Map::new();
+    let mut figures = Vec::new();
+    for (i, s) in Subject::ALL.iter().enumerate() {
+        let fig = [
+            stat(&rooms[i], |l| l.per_s),
+            stat(&rooms[i], |l| l.p50_us),
+            stat(&rooms[i], |l| l.p99_us),
+            stat(&pings[i], |l| l.per_s),
+            stat(&pings[i], |l| l.p50_us),
+            stat(&pings[i], |l| l.p99_us),
+            idles[i].bytes_per_conn,
+        ];
+        servers_json.insert(
+            s.name().into(),
+            serde_json::json!({
+                "path": s.path(),
+                "room_deliveries_per_s": fig[0].round(),
+                "room_p50_us": fig[1].round(),
+                "room_p99_us": fig[2].round(),
+                "room_errors": rooms[i].iter().map(|l| l.errors).sum::<u64>(),
+                "room_server_cpu_ns_per_delivery": stat(&rooms[i], |l| l.server_cpu_ns_per_delivery).round(),
+                "pairs_msgs_per_s": fig[3].round(),
+                "pairs_p50_us": fig[4].round(),
+                "pairs_p99_us": fig[5].round(),
+                "pairs_errors": pings[i].iter().map(|l| l.errors).sum::<u64>(),
+                "pairs_server_cpu_ns_per_delivery": stat(&pings[i], |l| l.server_cpu_ns_per_delivery).round(),
+                "idle_bytes_per_conn": fig[6].round(),
+                "idle_answers": idles[i].answers,
+            }),
+        );
+        figures.push(fig);
+    }
+    let mut ratios = serde_json::Map::new();
+    for (i, s) in Subject::ALL.iter().enumerate().skip(1) {
+        let (o, p) = (&figures[0], &figures[i]);
+        let name = s.name();
+        // Above 1 is ours ahead for rates; below 1 is ours ahead for latency and memory.
+        ratios.insert(format!("room_per_s_vs_{name}"), round(o[0] / p[0]).into());
+        ratios.insert(format!("room_p99_vs_{name}"), round(o[2] / p[2]).into());
+        ratios.insert(format!("pairs_per_s_vs_{name}"), round(o[3] / p[3]).into());
+        ratios.insert(format!("pairs_p99_vs_{name}"), round(o[5] / p[5]).into());
+        ratios.insert(format!("idle_bytes_vs_{name}"), round(o[6] / p[6]).into());
+    }
     Ok(serde_json::json!({
-        "bench": "idle",
-        "connections": n,
-        "bytes_per_conn": ours.round(),
-        "baseline_bytes_per_conn": baseline.round(),
+        "bench": "peers",
+        "rounds": rounds,
+        "room": {"users": ROOM_USERS, "senders": ROOM_SENDERS, "window": ROOM_WINDOW},
+        "pairs": PAIRS,
+        "measure_s": MEASURE.as_secs_f64(),
+        "other_processes_cpu_pct": other_cpu_pct.round(),
+        "ratios": ratios,
+        "servers": servers_json,
     }))
 }
 
-/// Echo throughput, 100 connections, 150-byte messages, servers in child processes.
+/// Echo throughput, 100 connections, 150-byte messages, servers in child processes of this
+/// binary (`ratios __server KIND`: our `WsServer` with an echo frame handler, and raw
+/// tokio-tungstenite); the chat has no echo, so the chat-server binary's own rates are `room`
+/// and `pairs`.
 fn echo_mode() -> std::io::Result<serde_json::Value> {
     use protocol_bench::net::{ChildServer, Kind, echo_throughput};
     let rt = runtime();
@@ -309,13 +497,15 @@ fn echo_mode() -> std::io::Result<serde_json::Value> {
     }
     Ok(serde_json::json!({
         "bench": "echo",
+        "path": "ratios __server ours (WsServer + echo FrameHandler) in its own process",
         "msgs_per_s": rates[2].round(),
         "vs_default_tt": round(rates[2] / rates[0]),
         "vs_tuned_tt": round(rates[2] / rates[1]),
     }))
 }
 
-/// Broadcast to a room of 5,000 connections: encode once, queue the shared bytes per recipient.
+/// In-process: the hub's broadcast to a room of 5,000 attached connections (encode once, queue
+/// the shared bytes per recipient), no sockets. Fan-out through a server binary is `room`.
 fn broadcast_mode() -> serde_json::Value {
     let rt = runtime();
     let recipients = 5000;
@@ -323,7 +513,7 @@ fn broadcast_mode() -> serde_json::Value {
         recipients, 640,
     ));
     println!("{ns:.1} ns per recipient");
-    serde_json::json!({ "bench": "broadcast", "recipients": recipients, "ns_per_recipient": round(ns) })
+    serde_json::json!({ "bench": "broadcast", "path": "in-process Hub, no sockets", "recipients": recipients, "ns_per_recipient": round(ns) })
 }
 
 /// `dispatch_frame` (decode tag-first + generated match + handler) against hand-written
@@ -424,18 +614,23 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             };
         }
-        "idle" | "echo" | "attack" | "fanout" => match match mode.as_str() {
-            "idle" => idle_mode(),
-            "echo" => echo_mode(),
-            "fanout" => fanout_mode(),
-            _ => attack_mode(),
-        } {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("ratios {mode}: {e}");
-                return ExitCode::FAILURE;
+        "idle" | "echo" | "attack" | "fanout" | "room" | "pairs" | "peers" => {
+            match match mode.as_str() {
+                "idle" => idle_mode(),
+                "room" => room_mode(),
+                "pairs" => pairs_mode(),
+                "peers" => peers_mode(),
+                "echo" => echo_mode(),
+                "fanout" => fanout_mode(),
+                _ => attack_mode(),
+            } {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("ratios {mode}: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
-        },
+        }
         "__server" => {
             let kind = std::env::args()
                 .nth(2)
@@ -460,7 +655,7 @@ fn main() -> ExitCode {
             return match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map(|rt| rt.block_on(protocol_bench::net::hold_idle(addr, n)))
+                .map(|rt| rt.block_on(protocol_bench::chat_load::hold_idle(addr, n)))
             {
                 Ok(Ok(())) => ExitCode::SUCCESS,
                 _ => ExitCode::FAILURE,

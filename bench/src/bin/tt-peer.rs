@@ -1,0 +1,462 @@
+//! The chat wire contract (`../shared/ARCHITECTURE.md`, "Chat example: wire contract") hand-rolled
+//! on tokio-tungstenite the way its users write it: `accept_hdr_async` with default settings
+//! (only the contract's 64 KiB message limit; `TCP_NODELAY` as Node's ws and uWebSockets set it), `serde_json::Value` and if/else routing (replies from a serde `tag = "type"` enum), one
+//! writer task and unbounded channel per connection, shared state behind a mutex. A peer for
+//! `ratios peers`; checked by `bench/tests/peers.rs`.
+//!
+//! `tt-peer --listen 127.0.0.1:0` prints `listening on http://ADDR`.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error, Message};
+
+const MAX_TEXT: usize = 4000;
+const KEEP_AUTHORS: usize = 10_000;
+
+#[derive(Default)]
+struct State {
+    next_conn: u64,
+    next_message: u64,
+    conns: HashMap<u64, Conn>,
+    /// room -> user -> that user's connections in the room.
+    rooms: HashMap<String, HashMap<String, HashSet<u64>>>,
+    users: HashMap<String, HashSet<u64>>,
+    /// message id -> (room, author), the most recent ones.
+    authors: HashMap<String, (String, String)>,
+    author_order: VecDeque<String>,
+}
+
+struct Conn {
+    user: String,
+    tx: UnboundedSender<Message>,
+    rooms: HashSet<String>,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+fn valid_user(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn user_of(req: &Request) -> Option<String> {
+    if req.uri().path() != "/ws" {
+        return None;
+    }
+    let query = req.uri().query()?;
+    let user = query.split('&').find_map(|kv| kv.strip_prefix("user="))?;
+    valid_user(user).then(|| user.to_owned())
+}
+
+/// What the server sends, tagged by `type` (written first).
+#[derive(Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+enum Out<'a> {
+    Joined {
+        room: &'a str,
+        members: BTreeSet<&'a String>,
+    },
+    Presence {
+        room: &'a str,
+        user: &'a str,
+        online: bool,
+    },
+    Sent {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a Value>,
+        message_id: &'a str,
+    },
+    Message {
+        message_id: &'a str,
+        room: &'a str,
+        from: &'a str,
+        text: &'a str,
+    },
+    Read {
+        message_id: &'a str,
+        by: &'a str,
+    },
+    Typing {
+        room: &'a str,
+        user: &'a str,
+        active: bool,
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pointer: Option<&'a str>,
+    },
+}
+
+fn error<'a>(
+    id: Option<&'a Value>,
+    code: &'a str,
+    message: &'a str,
+    pointer: Option<&'a str>,
+) -> Out<'a> {
+    Out::Error {
+        code,
+        message,
+        id,
+        pointer,
+    }
+}
+
+fn text_of(msg: &Out<'_>) -> Message {
+    Message::text(serde_json::to_string(msg).expect("server messages serialize"))
+}
+
+impl State {
+    fn send(&self, conn: u64, msg: &Out<'_>) {
+        if let Some(c) = self.conns.get(&conn) {
+            let _ = c.tx.send(text_of(msg));
+        }
+    }
+
+    fn to_room(&self, room: &str, msg: &Out<'_>, except: Option<u64>) {
+        let Some(members) = self.rooms.get(room) else {
+            return;
+        };
+        let text = text_of(msg);
+        for conns in members.values() {
+            for id in conns {
+                if Some(*id) != except
+                    && let Some(c) = self.conns.get(id)
+                {
+                    let _ = c.tx.send(text.clone());
+                }
+            }
+        }
+    }
+
+    fn leave(&mut self, conn: u64, room: &str) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if !c.rooms.remove(room) {
+            return;
+        }
+        let user = c.user.clone();
+        let Some(members) = self.rooms.get_mut(room) else {
+            return;
+        };
+        if let Some(conns) = members.get_mut(&user) {
+            conns.remove(&conn);
+            if conns.is_empty() {
+                members.remove(&user);
+                if members.is_empty() {
+                    self.rooms.remove(room);
+                } else {
+                    let presence = Out::Presence {
+                        room,
+                        user: &user,
+                        online: false,
+                    };
+                    self.to_room(room, &presence, None);
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, conn: u64, text: &str) {
+        let msg: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                return self.send(
+                    conn,
+                    &error(None, "invalid_json", &format!("not JSON: {e}"), None),
+                );
+            }
+        };
+        if !msg.is_object() {
+            return self.send(
+                conn,
+                &error(None, "invalid_message", "expected an object", None),
+            );
+        }
+        let id = msg.get("id").filter(|v| v.is_u64());
+        let user = self.conns[&conn].user.clone();
+        let room = msg.get("room").and_then(Value::as_str);
+        let ty = msg.get("type").and_then(Value::as_str).unwrap_or("");
+        let needs_room = matches!(ty, "join" | "message" | "typing" | "leave");
+        let Some(room) = room.or(if needs_room { None } else { Some("") }) else {
+            return self.send(
+                conn,
+                &error(
+                    id,
+                    "invalid_message",
+                    "room must be a string",
+                    Some("/room"),
+                ),
+            );
+        };
+        let member = self.conns[&conn].rooms.contains(room);
+
+        if ty == "join" {
+            if !member {
+                self.conns.get_mut(&conn).unwrap().rooms.insert(room.into());
+                let members = self.rooms.entry(room.into()).or_default();
+                let first = !members.contains_key(&user);
+                members.entry(user.clone()).or_default().insert(conn);
+                if first {
+                    let presence = Out::Presence {
+                        room,
+                        user: &user,
+                        online: true,
+                    };
+                    self.to_room(room, &presence, Some(conn));
+                }
+            }
+            let members: BTreeSet<&String> = self.rooms[room].keys().collect();
+            self.send(conn, &Out::Joined { room, members });
+        } else if ty == "message" {
+            let Some(text) = msg.get("text").and_then(Value::as_str) else {
+                return self.send(
+                    conn,
+                    &error(
+                        id,
+                        "invalid_message",
+                        "text must be a string",
+                        Some("/text"),
+                    ),
+                );
+            };
+            if !member {
+                return self.send(
+                    conn,
+                    &error(id, "not_in_room", "join the room first", Some("/room")),
+                );
+            }
+            let chars = text.chars().count();
+            if chars == 0 || chars > MAX_TEXT {
+                return self.send(
+                    conn,
+                    &error(
+                        id,
+                        "invalid_message",
+                        "text must be 1 to 4000 characters",
+                        Some("/text"),
+                    ),
+                );
+            }
+            self.next_message += 1;
+            let message_id = self.next_message.to_string();
+            self.authors
+                .insert(message_id.clone(), (room.into(), user.clone()));
+            self.author_order.push_back(message_id.clone());
+            if self.author_order.len() > KEEP_AUTHORS
+                && let Some(old) = self.author_order.pop_front()
+            {
+                self.authors.remove(&old);
+            }
+            self.send(
+                conn,
+                &Out::Sent {
+                    id,
+                    message_id: &message_id,
+                },
+            );
+            let push = Out::Message {
+                message_id: &message_id,
+                room,
+                from: &user,
+                text,
+            };
+            self.to_room(room, &push, Some(conn));
+        } else if ty == "read" {
+            let Some(message_id) = msg.get("messageId").and_then(Value::as_str) else {
+                return self.send(
+                    conn,
+                    &error(
+                        id,
+                        "invalid_message",
+                        "messageId must be a string",
+                        Some("/messageId"),
+                    ),
+                );
+            };
+            let known = self
+                .authors
+                .get(message_id)
+                .filter(|(room, _)| self.conns[&conn].rooms.contains(room));
+            let Some((_, author)) = known else {
+                return self.send(
+                    conn,
+                    &error(id, "unknown_message", "no such message", Some("/messageId")),
+                );
+            };
+            let receipt = Out::Read {
+                message_id,
+                by: &user,
+            };
+            for c in self.users.get(author).into_iter().flatten() {
+                self.send(*c, &receipt);
+            }
+        } else if ty == "typing" {
+            let Some(active) = msg.get("active").and_then(Value::as_bool) else {
+                return self.send(
+                    conn,
+                    &error(
+                        id,
+                        "invalid_message",
+                        "active must be a boolean",
+                        Some("/active"),
+                    ),
+                );
+            };
+            if !member {
+                return self.send(
+                    conn,
+                    &error(id, "not_in_room", "join the room first", Some("/room")),
+                );
+            }
+            let typing = Out::Typing {
+                room,
+                user: &user,
+                active,
+            };
+            self.to_room(room, &typing, Some(conn));
+        } else if ty == "leave" {
+            self.leave(conn, room);
+        } else {
+            self.send(
+                conn,
+                &error(id, "unknown_type", "unknown message type", Some("/type")),
+            );
+        }
+    }
+}
+
+// tungstenite's handshake callback returns its `ErrorResponse` by value.
+#[allow(clippy::result_large_err)]
+async fn connection(state: Shared, stream: TcpStream) {
+    let mut user = None;
+    let config = WebSocketConfig::default().max_message_size(Some(64 * 1024));
+    let accepted = tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        |req: &Request, res: Response| match user_of(req) {
+            Some(name) => {
+                user = Some(name);
+                Ok(res)
+            }
+            None => {
+                let mut refusal = ErrorResponse::new(Some("a user name is required".into()));
+                *refusal.status_mut() = 401.try_into().expect("a status code");
+                Err(refusal)
+            }
+        },
+        Some(config),
+    )
+    .await;
+    let (Ok(ws), Some(user)) = (accepted, user) else {
+        return;
+    };
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = unbounded_channel();
+    let conn = {
+        let mut s = state.lock().unwrap();
+        s.next_conn += 1;
+        let conn = s.next_conn;
+        s.users.entry(user.clone()).or_default().insert(conn);
+        s.conns.insert(
+            conn,
+            Conn {
+                user: user.clone(),
+                tx: tx.clone(),
+                rooms: HashSet::new(),
+            },
+        );
+        conn
+    };
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let close = matches!(msg, Message::Close(_));
+            if sink.send(msg).await.is_err() || close {
+                break;
+            }
+        }
+    });
+    let close = |code: CloseCode, reason: &str| {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.to_owned().into(),
+        }))
+    };
+    while let Some(msg) = stream.next().await {
+        match msg {
+            Ok(Message::Text(text)) => state.lock().unwrap().handle(conn, &text),
+            Ok(Message::Binary(_)) => {
+                let _ = tx.send(close(
+                    CloseCode::Unsupported,
+                    "binary frames are not accepted",
+                ));
+                break;
+            }
+            Ok(Message::Close(_)) => break,
+            Ok(_) => {}
+            Err(Error::Capacity(_)) => {
+                let _ = tx.send(close(CloseCode::Size, "message too big"));
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    {
+        let mut s = state.lock().unwrap();
+        let rooms: Vec<String> = s.conns[&conn].rooms.iter().cloned().collect();
+        for room in rooms {
+            s.leave(conn, &room);
+        }
+        s.conns.remove(&conn);
+        if let Some(conns) = s.users.get_mut(&user) {
+            conns.remove(&conn);
+            if conns.is_empty() {
+                s.users.remove(&user);
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let listen = match args.iter().position(|a| a == "--listen") {
+        Some(i) => args
+            .get(i + 1)
+            .cloned()
+            .ok_or_else(|| std::io::Error::other("--listen needs an address, e.g. 127.0.0.1:0"))?,
+        None => "127.0.0.1:8080".to_owned(),
+    };
+    let listener = TcpListener::bind(&listen).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    let state = Shared::default();
+    loop {
+        let (stream, _) = listener.accept().await?;
+        // What Node's ws and uWebSockets do by default (and the tokio-tungstenite echo
+        // baselines in net.rs): without it Nagle's algorithm meets delayed ACKs.
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(connection(state.clone(), stream));
+    }
+}
