@@ -53,7 +53,9 @@ impl Subject {
     pub fn path(self) -> &'static str {
         match self {
             Subject::Ours => {
-                "chat-server binary next to ratios (axum route via WsServer::serve_router, default limits)"
+                "chat-server binary next to ratios (axum route via WsServer::serve_router, default \
+                 limits but the per-connection rate limit and the connection cap, which the peers \
+                 do not have: --rate-per-second 1e9 --rate-burst 1000000000 --max-connections 1000000)"
             }
             Subject::Tt => "tt-peer binary next to ratios (bench/src/bin/tt-peer.rs)",
             Subject::Node => "node bench/peers/node/server.js (ws 8.23.0)",
@@ -65,7 +67,22 @@ impl Subject {
         let peers = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers");
         let next_to_us = |name: &str| sibling(name);
         let (program, args) = match self {
-            Subject::Ours => (next_to_us("chat-server")?, vec![]),
+            // The peers have no rate limit and no connection cap: lift ours, so the load
+            // measures the server and not the limit (the limits are the shipped defaults
+            // elsewhere, `ratios attack` included).
+            Subject::Ours => (
+                next_to_us("chat-server")?,
+                [
+                    "--rate-per-second",
+                    "1e9",
+                    "--rate-burst",
+                    "1000000000",
+                    "--max-connections",
+                    "1000000",
+                ]
+                .map(PathBuf::from)
+                .to_vec(),
+            ),
             Subject::Tt => (next_to_us("tt-peer")?, vec![]),
             Subject::Node => ("node".into(), vec![peers.join("node/server.js")]),
             Subject::Bun => (

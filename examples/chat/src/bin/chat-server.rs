@@ -44,6 +44,16 @@ struct Args {
     /// Handshakes in progress at once; connections over it are dropped.
     #[arg(long, default_value_t = 1024)]
     max_pending_handshakes: usize,
+    /// Messages per second per connection (token bucket); over it, `rate_limited` replies, then
+    /// close 1008.
+    #[arg(long, default_value_t = 50.0)]
+    rate_per_second: f64,
+    /// The token bucket's size (a burst of messages allowed at once).
+    #[arg(long, default_value_t = 100)]
+    rate_burst: u32,
+    /// Open WebSocket connections in total (HTTP 503 over it).
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
     /// Open WebSocket connections per client address (HTTP 429 over it).
     #[arg(long, default_value_t = 256)]
     max_conns_per_address: usize,
@@ -194,6 +204,9 @@ fn main() -> ExitCode {
             l.handshake_timeout = Duration::from_secs_f64(args.handshake_timeout.max(0.001));
             l.max_pending_handshakes = args.max_pending_handshakes;
             l.max_connections_per_address = args.max_conns_per_address;
+            l.rate_per_second = args.rate_per_second.max(0.001);
+            l.rate_burst = args.rate_burst.max(1);
+            l.max_connections = args.max_connections.max(1);
             l.exempt_loopback = !args.count_loopback;
         });
         for proxy in &args.trust_proxy {
