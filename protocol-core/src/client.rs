@@ -14,7 +14,6 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::codec::{DecodeError, Frame, decode_frame, encode_frame};
 use crate::error::ErrorReply;
-use crate::locate::{Located, locate};
 use crate::protocol::Protocol;
 
 /// What went wrong on the client side.
@@ -407,8 +406,7 @@ async fn run_socket<In: Protocol>(
 }
 
 async fn deliver<In: Protocol>(text: &str, pushes: &mpsc::Sender<In>, pending: &Pending<In>) {
-    let is_error = text.starts_with(&format!("{{\"{}\":\"error\"", In::TAG))
-        || matches!(locate(text.as_bytes(), In::TAG), Located::Later("error"));
+    let is_error = crate::locate::is_error_frame(text, In::TAG);
     let id = crate::locate::find_u64(text.as_bytes(), In::ID_FIELD);
     if let Some(id) = id {
         let waiter = lock(pending).remove(&id);

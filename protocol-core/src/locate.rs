@@ -74,6 +74,24 @@ fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
+/// Whether a frame is an error reply (`"error"` under the tag), wherever the tag stands: what
+/// the client and the test kit use to tell error replies from messages.
+pub(crate) fn is_error_frame(text: &str, tag: &str) -> bool {
+    match locate(text.as_bytes(), tag) {
+        Located::First => {
+            // After `{"TAG":`.
+            let rest = text.get(tag.len() + 4..).unwrap_or_default();
+            let rest = rest.trim_start();
+            rest.starts_with("\"error\"")
+        }
+        Located::Later(value) => value == "error",
+        Located::Unsure => serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| v.get(tag).and_then(|t| t.as_str()).map(|t| t == "error"))
+            .unwrap_or(false),
+    }
+}
+
 /// Look for the top-level key `tag` in `input`.
 #[inline]
 pub(crate) fn locate<'a>(input: &'a [u8], tag: &str) -> Located<'a> {
@@ -304,6 +322,22 @@ mod tests {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = locate(&bytes, "type");
+        }
+    }
+
+    #[test]
+    fn error_frames_are_told_apart_wherever_the_tag_is() {
+        for (text, error) in [
+            (r#"{"type":"error","code":"x","message":"m"}"#, true),
+            (r#"{"type": "error","code":"x"}"#, true),
+            (r#"{"code":"x","message":"m","type":"error"}"#, true),
+            (r#"{"code":"x","type":"err\u006fr"}"#, true),
+            (r#"{"type":"errors","code":"x"}"#, false),
+            (r#"{"type":"sent","id":1}"#, false),
+            (r#"{"message":"error","type":"sent"}"#, false),
+            ("not json", false),
+        ] {
+            assert_eq!(crate::locate::is_error_frame(text, "type"), error, "{text}");
         }
     }
 }

@@ -447,7 +447,7 @@ impl<C: Protocol + Debug, S: Protocol + Debug + Clone> TestClient<C, S> {
                 self.validators.check(false, &text);
                 self.recorder.record(false, self.conn, &text);
                 self.seen.push(text.clone());
-                let is_error = text.starts_with(&format!("{{\"{}\":\"error\"", S::TAG));
+                let is_error = crate::locate::is_error_frame(&text, S::TAG);
                 let received = match decode_frame::<S>(&text) {
                     Ok(frame) if !is_error => Received::Msg {
                         id: frame.id,
