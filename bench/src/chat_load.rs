@@ -108,30 +108,13 @@ impl Subject {
     /// Start it on 127.0.0.1:0 with the open-files limit raised to `files`.
     pub fn start(self, files: u64) -> std::io::Result<Server> {
         let (program, args) = self.command()?;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "ulimit -n {files} 2>/dev/null || ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec \"$0\" \"$@\""
-            ))
-            .arg(&program)
-            .args(&args)
-            .args(["--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| std::io::Error::other("no stdout"))?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .ok_or_else(|| std::io::Error::other(format!("{}: said {line:?}", self.name())))?
-            .parse()
-            .map_err(std::io::Error::other)?;
+        let mut all: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        all.extend([
+            std::ffi::OsStr::new("--listen"),
+            std::ffi::OsStr::new("127.0.0.1:0"),
+        ]);
+        let (child, addr) =
+            crate::net::spawn_listening(program.as_os_str(), &all, files, self.name())?;
         Ok(Server {
             child,
             addr,
@@ -165,13 +148,7 @@ pub struct Server {
 impl Server {
     /// Resident set size, in bytes.
     pub fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
+        crate::net::rss_of(self.child.id())
     }
 
     /// CPU time (user + system) used so far, in seconds.
@@ -255,6 +232,24 @@ pub struct Load {
     pub errors: u64,
     /// Server CPU time per delivery over the whole phase, in nanoseconds.
     pub server_cpu_ns_per_delivery: f64,
+}
+
+/// The latencies the client tasks measured, summarized with the server CPU time they cost.
+async fn finish(
+    tasks: Vec<tokio::task::JoinHandle<Vec<u64>>>,
+    server: &Server,
+    cpu_before: f64,
+    measure: Duration,
+    errors: &AtomicU64,
+) -> Load {
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.unwrap_or_default());
+    }
+    let cpu = server.cpu_seconds() - cpu_before;
+    let mut load = summarize(lat, measure, errors.load(Ordering::Relaxed));
+    load.server_cpu_ns_per_delivery = cpu * 1e9 / load.delivered.max(1) as f64;
+    load
 }
 
 fn summarize(mut lat: Vec<u64>, window: Duration, errors: u64) -> Load {
@@ -352,14 +347,7 @@ pub async fn room(
             lat
         }));
     }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.unwrap_or_default());
-    }
-    let cpu = server.cpu_seconds() - cpu_before;
-    let mut load = summarize(lat, measure, errors.load(Ordering::Relaxed));
-    load.server_cpu_ns_per_delivery = cpu * 1e9 / load.delivered.max(1) as f64;
-    Ok(load)
+    Ok(finish(tasks, server, cpu_before, measure, &errors).await)
 }
 
 /// Ping-pong pairs: each pair's two users in their own room; one sends, the other answers when
@@ -422,14 +410,7 @@ pub async fn pairs(server: &Server, pairs: usize, measure: Duration) -> std::io:
             lat
         }));
     }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.unwrap_or_default());
-    }
-    let cpu = server.cpu_seconds() - cpu_before;
-    let mut load = summarize(lat, measure, errors.load(Ordering::Relaxed));
-    load.server_cpu_ns_per_delivery = cpu * 1e9 / load.delivered.max(1) as f64;
-    Ok(load)
+    Ok(finish(tasks, server, cpu_before, measure, &errors).await)
 }
 
 /// What an idle run found.

@@ -124,6 +124,51 @@ pub struct ChildServer {
     pub addr: SocketAddr,
 }
 
+/// Start `program ARGS` through `sh` with the open-files limit raised to `files` (or to the hard
+/// limit when that is lower), and read the address from its first line of output: `ADDR` or
+/// `listening on http://ADDR`. `who` names it in errors.
+pub fn spawn_listening(
+    program: &std::ffi::OsStr,
+    args: &[&std::ffi::OsStr],
+    files: u64,
+    who: &str,
+) -> std::io::Result<(Child, SocketAddr)> {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n {files} 2>/dev/null || ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec \"$0\" \"$@\""
+        ))
+        .arg(program)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let text = line.trim();
+    let addr = text
+        .strip_prefix("listening on http://")
+        .unwrap_or(text)
+        .parse()
+        .map_err(|_| std::io::Error::other(format!("{who} said {line:?}")))?;
+    Ok((child, addr))
+}
+
+/// Resident set size of a process, in bytes (0 when it cannot be read).
+pub fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
 impl ChildServer {
     /// The shipped `chat-server` binary (release, next to this one), as a user runs it, with
     /// `args`: the path every chat figure is measured on (its axum route through the runtime's
@@ -137,61 +182,23 @@ impl ChildServer {
                 bin.display()
             )));
         }
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg("ulimit -n 16384 2>/dev/null; exec \"$0\" \"$@\"")
-            .arg(&bin)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| std::io::Error::other("no stdout"))?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .ok_or_else(|| std::io::Error::other(format!("chat-server said {line:?}")))?
-            .parse()
-            .map_err(std::io::Error::other)?;
+        let mut all: Vec<&std::ffi::OsStr> = vec!["--listen".as_ref(), "127.0.0.1:0".as_ref()];
+        all.extend(args.iter().map(std::ffi::OsStr::new));
+        let (child, addr) = spawn_listening(bin.as_os_str(), &all, 16384, "chat-server")?;
         Ok(ChildServer { child, addr })
     }
 
     /// Start `ratios __server KIND` with a raised file limit.
     pub fn start(kind: Kind) -> std::io::Result<Self> {
         let exe = std::env::current_exe()?;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg("ulimit -n 16384 2>/dev/null; exec \"$0\" \"$@\"")
-            .arg(exe)
-            .arg("__server")
-            .arg(kind.name())
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| std::io::Error::other("no stdout"))?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let addr = line.trim().parse().map_err(std::io::Error::other)?;
+        let args = ["__server".as_ref(), kind.name().as_ref()];
+        let (child, addr) = spawn_listening(exe.as_os_str(), &args, 16384, kind.name())?;
         Ok(ChildServer { child, addr })
     }
 
     /// Resident set size of the server process, in bytes.
     pub fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
+        rss_of(self.child.id())
     }
 }
 
