@@ -406,14 +406,22 @@ pub(crate) fn handshake_deadline(limit: Duration, peer: SocketAddr) -> Duration 
 /// a browser fails the connection unless the server answers with one it offered.
 pub(crate) const BEARER: &str = "bearer";
 
-/// Whether the request offers the `bearer` subprotocol.
-pub(crate) fn offers_bearer(headers: &tokio_tungstenite::tungstenite::http::HeaderMap) -> bool {
+/// The subprotocols a request offers (`Sec-WebSocket-Protocol`, every header, comma-separated),
+/// in order.
+pub(crate) fn offered_protocols(
+    headers: &tokio_tungstenite::tungstenite::http::HeaderMap,
+) -> impl Iterator<Item = &str> {
     headers
         .get_all("sec-websocket-protocol")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == BEARER)
+        .map(str::trim)
+}
+
+/// Whether the request offers the `bearer` subprotocol.
+pub(crate) fn offers_bearer(headers: &tokio_tungstenite::tungstenite::http::HeaderMap) -> bool {
+    offered_protocols(headers).any(|p| p == BEARER)
 }
 
 /// Is this request's Origin acceptable: absent, same as Host, or allowed?
@@ -622,11 +630,9 @@ impl<F: FrameHandler> WsServer<F> {
         deadline: Duration,
         permit: OwnedSemaphorePermit,
     ) {
-        let started = tokio::time::Instant::now();
-        let Some((stream, _)) = self.secure(stream, peer, deadline).await else {
+        let Some((stream, deadline)) = self.secure(stream, peer, deadline).await else {
             return;
         };
-        let deadline = deadline.saturating_sub(started.elapsed());
         let s = &self.shared;
         let mut admission = None;
         #[allow(clippy::result_large_err)] // the signature is tungstenite's

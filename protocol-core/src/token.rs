@@ -250,15 +250,9 @@ pub fn token_of(req: &Request) -> Option<String> {
     {
         return Some(t.trim().to_owned());
     }
-    let protocols = headers
-        .get_all("sec-websocket-protocol")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect::<Vec<_>>();
-    let at = protocols.iter().position(|p| *p == BEARER_PROTOCOL)?;
-    protocols.get(at + 1).map(|t| (*t).to_owned())
+    let mut protocols = crate::server::offered_protocols(headers);
+    protocols.find(|p| *p == BEARER_PROTOCOL)?;
+    protocols.next().map(str::to_owned)
 }
 
 /// Sign an HS256 token for `sub`, valid for `ttl` from now: for development, tests and
