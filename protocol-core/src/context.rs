@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use crate::admit::Identity;
 use crate::error::{ErrorCode, ErrorReply};
+use crate::history::{History, Position, Since, StreamError, StreamJoin};
 use crate::hub::{ConnEntry, ConnId, Hub, Joined, Target};
 use crate::outbox::SendError;
 use crate::protocol::Protocol;
@@ -161,6 +162,93 @@ impl<Out: Protocol> Context<Out> {
     /// Refused by the hub's limits and its join authorization: see [`Hub::join`].
     pub async fn join(&self, room: &str) -> Result<Joined, ErrorReply> {
         self.hub.join(self.conn.id, room).await
+    }
+
+    /// Publish a stream message (`#[protocol(stream)]`) into a room, for everyone in it but
+    /// this connection: it is stored in the room's history and gets the room's next offset,
+    /// written into its `offset` field before it is encoded. Returns its position (for the
+    /// sender's reply). Messages not declared `stream` are refused: broadcast those.
+    ///
+    /// ```
+    /// use protocol_core::{Hub, Protocol, Since};
+    ///
+    /// #[derive(Debug, Clone, PartialEq, Protocol)]
+    /// #[protocol(rename_all = "snake_case")]
+    /// enum Out {
+    ///     /// Stored and numbered per room.
+    ///     #[protocol(stream)]
+    ///     Said { room: String, offset: u64, text: String },
+    ///     Joined { room: String, epoch: String, offset: u64, recovered: Option<bool> },
+    ///     Typing { room: String },
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let hub = Hub::<Out>::new();
+    /// let (alice, _a) = hub.attach("alice");
+    /// let (bob, mut bob_inbox) = hub.attach("bob");
+    /// let announce = |_: &protocol_core::Joined, s: &protocol_core::StreamJoin| Out::Joined {
+    ///     room: "r".into(), epoch: s.epoch.to_string(), offset: s.offset, recovered: s.recovered,
+    /// };
+    /// alice.join("r").await.unwrap();
+    /// let first = bob.join_stream("r", None, announce).await.unwrap();
+    /// assert_eq!((first.offset, first.recovered), (0, None));
+    ///
+    /// let said = |text: &str| Out::Said { room: "r".into(), offset: 0, text: text.into() };
+    /// assert_eq!(alice.publish("r", said("one")).await.unwrap().offset, 1);
+    /// bob.leave("r").await;
+    /// alice.publish("r", said("two")).await.unwrap();
+    /// alice.publish("r", said("three")).await.unwrap();
+    /// assert!(alice.broadcast("r", &said("not numbered")).is_err());
+    ///
+    /// // Bob comes back from offset 1: "two" and "three" are replayed, then `joined`.
+    /// let since = Since { epoch: first.epoch.to_string(), offset: 1 };
+    /// let back = bob.join_stream("r", Some(&since), announce).await.unwrap();
+    /// assert_eq!((back.offset, back.recovered, back.replayed), (3, Some(true), 2));
+    /// let got: Vec<Out> = bob_inbox.drain();
+    /// assert!(matches!(&got[1], Out::Said { offset: 1, .. }));
+    /// assert!(matches!(&got[2], Out::Said { offset: 2, text, .. } if text == "two"));
+    /// assert!(matches!(&got[3], Out::Said { offset: 3, .. }));
+    /// assert!(matches!(&got[4], Out::Joined { recovered: Some(true), offset: 3, .. }));
+    /// assert_eq!(got.len(), 5);
+    ///
+    /// let page = bob.history("r", None, 2).await.unwrap();
+    /// assert_eq!(page.messages.iter().map(|m| m.0).collect::<Vec<_>>(), [2, 3]);
+    /// # });
+    /// ```
+    pub async fn publish(&self, room: &str, msg: Out) -> Result<Position, StreamError> {
+        self.hub.publish(room, Some(self.conn.id), msg).await
+    }
+
+    /// [`Context::publish`] to everyone in the room, this connection included.
+    pub async fn publish_all(&self, room: &str, msg: Out) -> Result<Position, StreamError> {
+        self.hub.publish(room, None, msg).await
+    }
+
+    /// Join a room's stream: with `since` (where the client left off), the messages it missed
+    /// are replayed first, then `announce`'s message (the app's "joined"), then live messages,
+    /// with no gap and no duplicate; see [`Hub::join_stream`]. Refused like [`Context::join`];
+    /// a `since` past the room's latest offset is `invalid_message` at `/since/offset`.
+    pub async fn join_stream(
+        &self,
+        room: &str,
+        since: Option<&Since>,
+        announce: impl FnOnce(&Joined, &StreamJoin) -> Out,
+    ) -> Result<StreamJoin, ErrorReply> {
+        self.hub
+            .join_stream(self.conn.id, room, since, announce)
+            .await
+            .map(|(_, s)| s)
+    }
+
+    /// A page of a room's history (the latest `limit`, or the `limit` before offset
+    /// `before`), oldest first; see [`Hub::history`].
+    pub async fn history(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<History<Out>, StreamError> {
+        self.hub.history(room, before, limit).await
     }
 
     /// Take this connection out of a room; whether it was in it.

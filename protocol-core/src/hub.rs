@@ -15,6 +15,10 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::codec::encode;
 use crate::context::Context;
 use crate::error::{ErrorCode, ErrorReply};
+use crate::history::{
+    Append, History, HistoryConfig, MemoryStreams, Position, ReadRange, Since, StreamError,
+    StreamFrame, StreamJoin, StreamSlice,
+};
 use crate::outbox::{Outbox, SendError, SlowConsumerPolicy};
 use crate::protocol::Protocol;
 
@@ -54,6 +58,17 @@ pub enum Target {
         /// connections that joined the room at this version or later are left out too (the
         /// member list they got already reflects it). 0: nobody is left out for this reason.
         version: u64,
+    },
+    /// Every connection in a room, except one, for a stream message with its offset
+    /// ([`Context::publish`]): a connection that is joining the room with a resume gets it
+    /// after its replay, or not at all when the replay had it.
+    Stream {
+        /// The room.
+        room: Arc<str>,
+        /// A connection to leave out.
+        except: Option<ConnId>,
+        /// The message's offset in the room's stream.
+        offset: u64,
     },
     /// Every connection.
     All,
@@ -142,17 +157,50 @@ pub trait Broker: Send + Sync + 'static {
     fn leave<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, bool>;
     /// The members of a room, sorted.
     fn members<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Vec<String>>;
+
+    /// Give a stream message the room's next offset, store it within the history limits, and
+    /// deliver it as [`Target::Stream`] on every node, this one included (through `local`).
+    /// Each node must deliver one room's stream messages in offset order. The default keeps no
+    /// streams.
+    fn append<'a>(
+        &'a self,
+        append: Append<'a>,
+        local: &'a dyn LocalDelivery,
+    ) -> BoxFuture<'a, Result<Position, StreamError>> {
+        let _ = (append, local);
+        Box::pin(async { Err(StreamError::Unsupported) })
+    }
+
+    /// Read a room's stored messages: at most `limit`, in the range given, oldest first, with
+    /// the stream's epoch and bounds. A room without a stream gets one (a new epoch), so the
+    /// position a joiner is told is the one later messages continue.
+    fn read<'a>(
+        &'a self,
+        room: &'a str,
+        range: ReadRange,
+        limit: usize,
+        config: &'a HistoryConfig,
+    ) -> BoxFuture<'a, Result<StreamSlice, StreamError>> {
+        let _ = (room, range, limit, config);
+        Box::pin(async { Err(StreamError::Unsupported) })
+    }
 }
 
-/// The single-node broker: delivery is local, membership lives in memory.
+/// The single-node broker: delivery is local, membership and room streams live in memory.
 #[derive(Debug, Default)]
 pub struct InMemoryBroker {
     rooms: Mutex<HashMap<String, BTreeSet<String>>>,
+    streams: MemoryStreams,
 }
 
 impl InMemoryBroker {
     fn rooms(&self) -> MutexGuard<'_, HashMap<String, BTreeSet<String>>> {
         self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The room streams (their memory use, say).
+    pub fn streams(&self) -> &MemoryStreams {
+        &self.streams
     }
 }
 
@@ -190,6 +238,26 @@ impl Broker for InMemoryBroker {
             .unwrap_or_default();
         Box::pin(async move { members })
     }
+
+    fn append<'a>(
+        &'a self,
+        append: Append<'a>,
+        local: &'a dyn LocalDelivery,
+    ) -> BoxFuture<'a, Result<Position, StreamError>> {
+        let position = self.streams.append(append, local);
+        Box::pin(async move { Ok(position) })
+    }
+
+    fn read<'a>(
+        &'a self,
+        room: &'a str,
+        range: ReadRange,
+        limit: usize,
+        config: &'a HistoryConfig,
+    ) -> BoxFuture<'a, Result<StreamSlice, StreamError>> {
+        let slice = self.streams.read(room, range, limit, config);
+        Box::pin(async move { Ok(slice) })
+    }
 }
 
 /// A live connection as the registry knows it.
@@ -215,6 +283,9 @@ struct Registry {
     /// Presence changes that arrived for a connection while its join was pending: delivered
     /// or dropped when the join's version is known.
     pending: HashMap<(ConnId, Arc<str>), Vec<VersionedFrame>>,
+    /// room -> connections joining it with a stream read in progress -> the stream frames
+    /// `(offset, frame)` delivered meanwhile, sent after the replay ([`Hub::join_stream`]).
+    replaying: HashMap<Arc<str>, HashMap<ConnId, Vec<VersionedFrame>>>,
 }
 
 /// A presence frame with the membership version of the change it announces.
@@ -257,6 +328,7 @@ struct HubInner<Out> {
     authorize_message: Option<Box<AuthorizeMessageFn>>,
     max_rooms_per_connection: usize,
     max_room_name_bytes: usize,
+    history: HistoryConfig,
 }
 
 /// Counters a hub keeps; read them with [`Hub::stats`].
@@ -327,6 +399,7 @@ pub struct HubBuilder<Out> {
     authorize_message: Option<Box<AuthorizeMessageFn>>,
     max_rooms_per_connection: usize,
     max_room_name_bytes: usize,
+    history: HistoryConfig,
 }
 
 impl<Out: Protocol> HubBuilder<Out> {
@@ -343,7 +416,15 @@ impl<Out: Protocol> HubBuilder<Out> {
             authorize_message: None,
             max_rooms_per_connection: 100,
             max_room_name_bytes: 256,
+            history: HistoryConfig::default(),
         }
+    }
+
+    /// How much history each room's stream keeps (default: 1,000 messages and 24 h per room,
+    /// 256 MiB in memory for all rooms): what a resume can replay and `history` can read.
+    pub fn history(mut self, config: HistoryConfig) -> Self {
+        self.history = config;
+        self
     }
 
     /// Decide who may join which room. Checked by [`Hub::join`] (and so by
@@ -444,6 +525,7 @@ impl<Out: Protocol> HubBuilder<Out> {
                 authorize_message: self.authorize_message,
                 max_rooms_per_connection: self.max_rooms_per_connection,
                 max_room_name_bytes: self.max_room_name_bytes,
+                history: self.history,
             }),
         };
         hub.inner.broker.bind(Arc::new(WeakHub {
@@ -672,6 +754,13 @@ impl<Out: Protocol> Hub<Out> {
 
     /// Encode once and deliver to a target (on every node, through the broker).
     pub fn send(&self, target: Target, msg: &Out) -> Result<(), SendError> {
+        if msg.is_stream() && !matches!(target, Target::Conn(_) | Target::Identity(_)) {
+            tracing::error!(
+                r#type = msg.type_name(),
+                "a stream message sent to a room without its offset: publish it instead"
+            );
+            return Err(SendError::StreamMessage);
+        }
         let frame = encode(msg).map_err(|_| SendError::Encode)?;
         self.send_frame(target, Utf8Bytes::from(frame));
         Ok(())
@@ -699,6 +788,12 @@ impl<Out: Protocol> Hub<Out> {
     /// [`HubBuilder::authorize_join`] hook refuses. Joining a room the connection is in
     /// already is not refused.
     pub async fn join(&self, conn: ConnId, room: &str) -> Result<Joined, ErrorReply> {
+        self.join_as(conn, room, false).await
+    }
+
+    /// [`Hub::join`]; with `replay`, the connection's stream frames of the room are buffered
+    /// from the moment it is in the room until [`Hub::finish_replay`].
+    async fn join_as(&self, conn: ConnId, room: &str, replay: bool) -> Result<Joined, ErrorReply> {
         let max_name = self.inner.max_room_name_bytes;
         if room.len() > max_name {
             return Err(ErrorReply::new(
@@ -754,6 +849,12 @@ impl<Out: Protocol> Hub<Out> {
                         .or_default()
                         .entry(Arc::clone(&room_key))
                         .or_insert(if first_local { PENDING } else { 0 });
+                    if replay {
+                        reg.replaying
+                            .entry(Arc::clone(&room_key))
+                            .or_default()
+                            .insert(conn, Vec::new());
+                    }
                     Some((identity, room_key, first_local))
                 }
             }
@@ -825,6 +926,12 @@ impl<Out: Protocol> Hub<Out> {
                 r.remove(room);
             }
             reg.pending.remove(&(conn, Arc::from(room)));
+            if let Some(r) = reg.replaying.get_mut(room) {
+                r.remove(&conn);
+                if r.is_empty() {
+                    reg.replaying.remove(room);
+                }
+            }
             let last_local = reg.identity_conns_in(room, &identity) == 0;
             (identity, last_local)
         };
@@ -837,6 +944,201 @@ impl<Out: Protocol> Hub<Out> {
     /// The members of a room (identities), sorted.
     pub async fn members(&self, room: &str) -> Vec<String> {
         self.inner.broker.members(room).await
+    }
+
+    /// The history limits of the rooms' streams.
+    pub fn history_config(&self) -> &HistoryConfig {
+        &self.inner.history
+    }
+
+    /// Publish a stream message (`#[protocol(stream)]`) into `room`: the broker gives it the
+    /// room's next offset (written into its `offset` field), stores it and delivers it to the
+    /// room's connections except `except`. Returns its position.
+    pub async fn publish(
+        &self,
+        room: &str,
+        except: Option<ConnId>,
+        mut msg: Out,
+    ) -> Result<Position, StreamError> {
+        let type_name = msg.type_name();
+        let field = msg
+            .variant_meta()
+            .offset_field()
+            .ok_or(StreamError::NotStream(type_name))?;
+        let Some(slot) = msg.__stream_offset() else {
+            return Err(StreamError::NotStream(type_name));
+        };
+        *slot = u64::MAX;
+        let frame = encode(&msg).map_err(|e| StreamError::Encode(e.to_string()))?;
+        let frame = StreamFrame::split(&frame, field).ok_or_else(|| {
+            StreamError::Encode(format!(
+                "the field {field:?} holding the placeholder offset is not found exactly once in the encoded `{type_name}`"
+            ))
+        })?;
+        self.inner
+            .broker
+            .append(
+                Append {
+                    room,
+                    except,
+                    frame,
+                    config: &self.inner.history,
+                },
+                self,
+            )
+            .await
+    }
+
+    /// Join `room` as a stream: with `since`, replay the stored messages after it (when the
+    /// history covers the gap), then queue `announce`'s message, then the live messages, with
+    /// no gap and no duplicate. Without `since` the joiner starts at the room's latest offset.
+    ///
+    /// The steps: the connection enters the room with its stream frames buffered, the stream
+    /// is read, and then, in one step, the replay, the announcement and the buffered frames the
+    /// replay did not cover are queued and the connection goes live.
+    pub async fn join_stream(
+        &self,
+        conn: ConnId,
+        room: &str,
+        since: Option<&Since>,
+        announce: impl FnOnce(&Joined, &StreamJoin) -> Out,
+    ) -> Result<(Joined, StreamJoin), ErrorReply> {
+        let joined = self.join_as(conn, room, true).await?;
+        let max = self.inner.history.max_messages;
+        let range = match since {
+            Some(s) => ReadRange::After(s.offset),
+            None => ReadRange::Before(Some(0)),
+        };
+        let read = self
+            .inner
+            .broker
+            .read(room, range, max, &self.inner.history)
+            .await;
+        let plan = read.and_then(|slice| {
+            let recovered = since
+                .map(|s| crate::history::resume_plan(s, &slice, max))
+                .transpose()?;
+            Ok((slice, recovered))
+        });
+        let (slice, recovered) = match plan {
+            Ok(p) => p,
+            Err(e) => {
+                // The join fails whole: nothing half-done stays behind.
+                self.leave_conn(conn, room).await;
+                return Err(e.into());
+            }
+        };
+        let replay = if recovered == Some(true) {
+            slice.entries
+        } else {
+            Vec::new()
+        };
+        let state = StreamJoin {
+            epoch: slice.epoch,
+            offset: slice.last,
+            recovered,
+            replayed: replay.len(),
+        };
+        let announcement = announce(&joined, &state);
+        self.finish_replay(conn, room, replay, slice.last, &announcement);
+        Ok((joined, state))
+    }
+
+    /// Queue the replay, the announcement and the buffered live frames above `last`, and stop
+    /// buffering; all under the registry lock, so no live frame slips in between.
+    fn finish_replay(
+        &self,
+        conn: ConnId,
+        room: &str,
+        replay: Vec<(u64, Utf8Bytes)>,
+        last: u64,
+        announcement: &Out,
+    ) {
+        use tokio_tungstenite::tungstenite::Message;
+        let announcement = match encode(announcement) {
+            Ok(f) => Some(Utf8Bytes::from(f)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode the join announcement");
+                None
+            }
+        };
+        let mut reg = self.registry();
+        let buffered = match reg.replaying.get_mut(room) {
+            Some(r) => {
+                let b = r.remove(&conn);
+                if r.is_empty() {
+                    reg.replaying.remove(room);
+                }
+                b
+            }
+            None => None,
+        };
+        let Some(entry) = reg.conns.get(&conn) else {
+            return;
+        };
+        let (replay, live): (Vec<_>, Vec<_>) = {
+            let n = replay.len();
+            let all = crate::history::merge(replay, buffered.unwrap_or_default(), last);
+            let mut all = all.into_iter();
+            let replay: Vec<_> = all.by_ref().take(n).collect();
+            (replay, all.collect())
+        };
+        let frames = replay
+            .into_iter()
+            .chain(announcement)
+            .chain(live)
+            .map(Message::Text);
+        let n = frames.size_hint().0;
+        if entry.outbox.push_replay(frames).is_ok() {
+            self.inner
+                .stats
+                .frames_out
+                .fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// A page of a room's history: the latest `limit` messages, or the `limit` before offset
+    /// `before`, oldest first, decoded. `limit` is capped by the history's size; a `before`
+    /// past the room's next offset is refused.
+    pub async fn history(
+        &self,
+        room: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<History<Out>, StreamError> {
+        let limit = limit.min(self.inner.history.max_messages);
+        let slice = self
+            .inner
+            .broker
+            .read(room, ReadRange::Before(before), limit, &self.inner.history)
+            .await?;
+        if let Some(b) = before
+            && b > slice.last + 1
+        {
+            return Err(StreamError::BadPosition {
+                message: format!(
+                    "before {b} is past the room's next offset {}",
+                    slice.last + 1
+                ),
+                pointer: "/before",
+            });
+        }
+        let messages = slice
+            .entries
+            .iter()
+            .filter_map(|(offset, frame)| match crate::codec::decode::<Out>(frame) {
+                Ok(m) => Some((*offset, m)),
+                Err(e) => {
+                    tracing::warn!(room, offset, error = %e, "a stored message does not decode; left out of the history");
+                    None
+                }
+            })
+            .collect();
+        Ok(History {
+            epoch: slice.epoch,
+            last: slice.last,
+            messages,
+        })
     }
 
     fn presence(&self, room: &str, identity: &Arc<str>, online: bool, version: u64) {
@@ -927,6 +1229,25 @@ impl<Out: Protocol> Hub<Out> {
                         pending.push(e.id);
                     } else if newer(*version, joined) {
                         send(e);
+                    }
+                }
+            }
+            Target::Stream {
+                room,
+                except,
+                offset,
+            } => {
+                let Registry {
+                    rooms, replaying, ..
+                } = &mut *reg;
+                let mut joining = replaying.get_mut(room);
+                for (id, e) in rooms.get(room).into_iter().flatten() {
+                    if Some(*id) == *except {
+                        continue;
+                    }
+                    match joining.as_mut().and_then(|j| j.get_mut(id)) {
+                        Some(buffer) => buffer.push((*offset, frame.clone())),
+                        None => send(e),
                     }
                 }
             }

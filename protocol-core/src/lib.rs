@@ -76,6 +76,7 @@ pub mod connection;
 mod context;
 pub mod dispatch;
 mod error;
+pub mod history;
 pub mod hub;
 mod locate;
 mod outbox;
@@ -107,6 +108,7 @@ pub use connection::Disconnect;
 pub use context::Context;
 pub use dispatch::{Dispatch, Outcome, dispatch, dispatch_frame, error_frame};
 pub use error::{ErrorCode, ErrorReply, UnknownPolicy};
+pub use history::{HistoryConfig, Position, Since, StreamError, StreamJoin};
 pub use hub::{
     Broker, ConnId, Hub, HubBuilder, InMemoryBroker, Inbox, Joined, PresenceEvent, Target,
 };

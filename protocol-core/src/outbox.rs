@@ -33,6 +33,12 @@ pub enum SendError {
     /// The message could not be encoded.
     #[error("the message could not be encoded")]
     Encode,
+    /// A stream message (`#[protocol(stream)]`) sent to a room as a plain broadcast: it must
+    /// be published (`Context::publish`), which stores it and gives it its offset.
+    #[error(
+        "a stream message must be published (Context::publish), not broadcast: it needs its offset"
+    )]
+    StreamMessage,
 }
 
 /// A failed push or broadcast inside a handler answers the message with `internal_error`, so
@@ -59,6 +65,9 @@ pub(crate) enum Next {
 
 struct State {
     queue: VecDeque<Message>,
+    /// Replayed frames queued beyond the capacity ([`Outbox::push_replay`]), not yet taken:
+    /// the capacity grows by as many while they drain.
+    replay: usize,
     close: Option<(u16, String)>,
     closed: bool,
 }
@@ -80,6 +89,7 @@ impl Outbox {
         Outbox {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
+                replay: 0,
                 close: None,
                 closed: false,
             }),
@@ -104,7 +114,7 @@ impl Outbox {
         if st.closed || st.close.is_some() {
             return Err(SendError::Closed);
         }
-        if st.queue.len() >= self.capacity {
+        if st.queue.len() >= self.capacity + st.replay {
             match self.policy {
                 SlowConsumerPolicy::Close => {
                     st.close = Some((1008, "slow consumer".to_owned()));
@@ -126,6 +136,30 @@ impl Outbox {
         // The writer only waits after finding the queue empty: waking it for every frame of a
         // backlog would cost each broadcast recipient an atomic round trip for nothing.
         if was_empty {
+            self.notify.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Queue frames a resume replays: beyond the capacity (the replay is bounded by the
+    /// history), which grows by as many until the writer has taken them, so live frames behind
+    /// the replay do not find the queue full.
+    pub(crate) fn push_replay(
+        &self,
+        frames: impl IntoIterator<Item = Message>,
+    ) -> Result<(), SendError> {
+        let mut st = self.lock();
+        if st.closed || st.close.is_some() {
+            return Err(SendError::Closed);
+        }
+        let was_empty = st.queue.is_empty();
+        for frame in frames {
+            st.queue.push_back(frame);
+            st.replay += 1;
+        }
+        let now_empty = st.queue.is_empty();
+        drop(st);
+        if was_empty && !now_empty {
             self.notify.notify_one();
         }
         Ok(())
@@ -185,6 +219,7 @@ impl Outbox {
             {
                 let mut st = self.lock();
                 if let Some(frame) = st.queue.pop_front() {
+                    st.replay = st.replay.saturating_sub(1);
                     return Some(Next::Frame(frame));
                 }
                 if let Some((code, reason)) = st.close.take() {
@@ -203,6 +238,7 @@ impl Outbox {
     pub(crate) fn try_next(&self) -> Option<Next> {
         let mut st = self.lock();
         if let Some(frame) = st.queue.pop_front() {
+            st.replay = st.replay.saturating_sub(1);
             return Some(Next::Frame(frame));
         }
         st.close.take().map(|(code, reason)| {

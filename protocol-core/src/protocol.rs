@@ -36,6 +36,7 @@ pub struct VariantMeta {
     reply: Option<ReplyRef>,
     pushes: &'static [PushRef],
     error_codes: &'static [&'static str],
+    stream: Option<&'static str>,
 }
 
 /// The reply variant a request declares: its Rust name, and its wire name resolved through the
@@ -151,7 +152,25 @@ impl VariantMeta {
             reply,
             pushes: &[],
             error_codes: &[],
+            stream: None,
         }
+    }
+
+    #[doc(hidden)]
+    pub const fn __with_stream(mut self, offset_field: &'static str) -> Self {
+        self.stream = Some(offset_field);
+        self
+    }
+
+    /// Whether this message is stored when published into a room (`#[protocol(stream)]`):
+    /// it gets the room's next offset and is kept in the room's history for resume.
+    pub fn is_stream(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// For a stream message: the wire name of the field that carries its offset.
+    pub fn offset_field(&self) -> Option<&'static str> {
+        self.stream
     }
 
     #[doc(hidden)]
@@ -267,6 +286,17 @@ pub trait Protocol:
     /// The JSON Schema (2020-12) of this protocol; see [`crate::schema_for`].
     fn json_schema() -> serde_json::Value {
         crate::schema::schema_for::<Self>()
+    }
+
+    /// Whether this message is a stream message (`#[protocol(stream)]`): published into a room
+    /// with [`Context::publish`](crate::Context::publish) it is stored and numbered.
+    fn is_stream(&self) -> bool {
+        self.variant_meta().is_stream()
+    }
+
+    #[doc(hidden)]
+    fn __stream_offset(&mut self) -> Option<&mut u64> {
+        None
     }
 
     #[doc(hidden)]

@@ -471,6 +471,7 @@ const KIND_IDENTITY: u8 = 1;
 const KIND_ROOM: u8 = 2;
 const KIND_ROOM_EXCEPT_IDENTITY: u8 = 3;
 const KIND_ALL: u8 = 4;
+const KIND_STREAM: u8 = 5;
 const MAGIC: &[u8; 2] = b"P1";
 
 /// `P1`, origin node (u64 LE), sequence (u64 LE), kind (u8), membership version (u64 LE),
@@ -486,6 +487,8 @@ fn encode_publication(node: u64, seq: u64, target: &Target, frame: &[u8]) -> Opt
             version,
         } => (KIND_ROOM_EXCEPT_IDENTITY, room, identity, *version),
         Target::All => (KIND_ALL, "", "", 0),
+        // The membership version's place carries the offset.
+        Target::Stream { room, offset, .. } => (KIND_STREAM, room, "", *offset),
     };
     let mut out = Vec::with_capacity(2 + 16 + 1 + 8 + 8 + a.len() + b.len() + frame.len());
     out.extend_from_slice(MAGIC);
@@ -537,6 +540,11 @@ fn decode_publication(payload: &[u8]) -> Option<Publication> {
             version: u64::from_le_bytes(*version),
         },
         KIND_ALL => Target::All,
+        KIND_STREAM => Target::Stream {
+            room: Arc::from(a),
+            except: None,
+            offset: u64::from_le_bytes(*version),
+        },
         _ => return None,
     };
     let frame = Utf8Bytes::try_from(Bytes::copy_from_slice(rest)).ok()?;

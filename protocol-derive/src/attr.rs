@@ -42,8 +42,7 @@ impl<'c, T> Attr<'c, T> {
 }
 
 const CONTAINER_KEYS: &str = "tag, rename_all, rename_all_fields, deny_unknown_fields, id, on_unknown, handler, handler_default";
-const VARIANT_KEYS: &str =
-    "rename, alias, rename_all, deny_unknown_fields, other, reply, error, pushes, error_codes";
+const VARIANT_KEYS: &str = "rename, alias, rename_all, deny_unknown_fields, other, reply, error, pushes, error_codes, stream";
 
 /// Attributes on the enum.
 pub struct Container {
@@ -80,6 +79,9 @@ pub struct Variant {
     pub pushes: Vec<(syn::Path, LitStr)>,
     /// Documentation only: the error codes the handler may answer with (`error_codes("not_in_room")`).
     pub error_codes: Vec<LitStr>,
+    /// `#[protocol(stream)]`: published into a room, this message is stored in the room's
+    /// history and carries its position in the field `offset: u64`.
+    pub stream: bool,
 }
 
 /// A recipient in words: letters, digits, spaces, `-`, `_` and `'`, 1 to 40 characters (it
@@ -218,6 +220,7 @@ impl Variant {
         let mut other = Attr::none(cx, "other");
         let mut reply = Attr::none(cx, "reply");
         let mut error = Attr::none(cx, "error");
+        let mut stream = Attr::none(cx, "stream");
         let mut aliases = Vec::new();
         let mut pushes: Vec<(syn::Path, LitStr)> = Vec::new();
         let mut error_codes: Vec<LitStr> = Vec::new();
@@ -238,6 +241,8 @@ impl Variant {
                     deny.set(&meta.path, ());
                 } else if meta.path.is_ident("other") {
                     other.set(&meta.path, ());
+                } else if meta.path.is_ident("stream") {
+                    stream.set(&meta.path, ());
                 } else if meta.path.is_ident("error") {
                     let value = meta.value()?;
                     let ty: syn::Type = if value.peek(LitStr) {
@@ -317,6 +322,7 @@ impl Variant {
             error: error.get(),
             pushes,
             error_codes,
+            stream: stream.get().is_some(),
         }
     }
 }

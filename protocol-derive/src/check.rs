@@ -15,6 +15,31 @@ pub fn check(cx: &Ctxt, cont: &Container<'_>) {
     check_id_collisions(cx, cont);
     check_reply_enums(cx, cont);
     check_custom_codecs(cx, cont);
+    check_streams(cx, cont);
+}
+
+/// A stored message must carry its position: a field `offset: u64` the encoder always writes
+/// (its type is checked by the generated code).
+fn check_streams(cx: &Ctxt, cont: &Container<'_>) {
+    for v in cont.variants.iter().filter(|v| v.attrs.stream) {
+        if v.attrs.other {
+            cx.error_spanned_by(v.ident, "the `#[protocol(other)]` variant cannot be `stream`: it is never sent by this side");
+            continue;
+        }
+        let offset = match &v.style {
+            Style::Struct(fields) => fields
+                .iter()
+                .find(|f| f.ident.is_some_and(|i| i == "offset")),
+            _ => None,
+        };
+        match offset {
+            None => cx.error_spanned_by(v.ident, "a `#[protocol(stream)]` message carries its position in the room's stream: give the variant a field `offset: u64` (the hub sets it when the message is published)"),
+            Some(f) if f.attrs.flatten || f.attrs.skip_serializing || f.attrs.skip_serializing_if.is_some() => {
+                cx.error_spanned_by(f.original, "the `offset` of a `#[protocol(stream)]` message must always reach the wire: remove `skip`, `skip_serializing_if` and `flatten`");
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 /// A field with its own (de)serialize functions has a wire shape the derive cannot see, and the

@@ -30,6 +30,7 @@ struct Pieces {
     types: Vec<String>,
     other: Option<TokenStream>,
     wire_tag_arm: Option<TokenStream>,
+    offset_arms: Vec<TokenStream>,
 }
 
 pub fn expand(cont: &Container<'_>) -> TokenStream {
@@ -63,6 +64,7 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
         types,
         other,
         wire_tag_arm,
+        offset_arms,
     } = pieces;
     let name = ident.to_string();
     let id_field = cont.id_field();
@@ -141,6 +143,14 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
                 fn variant_meta(&self) -> &'static ::protocol_core::VariantMeta {
                     match self {
                         #(#meta_arms)*
+                    }
+                }
+
+                fn __stream_offset(&mut self) -> ::core::option::Option<&mut u64> {
+                    match self {
+                        #(#offset_arms)*
+                        #[allow(unreachable_patterns)]
+                        _ => ::core::option::Option::None,
                     }
                 }
 
@@ -236,10 +246,27 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
         })
         .collect();
     let error_codes = &v.attrs.error_codes;
+    let stream_field = match &v.style {
+        Style::Struct(fields) if v.attrs.stream => fields
+            .iter()
+            .find(|f| f.ident.is_some_and(|i| i == "offset"))
+            .and_then(|f| f.wire_name(v.field_rule)),
+        _ => None,
+    };
+    if stream_field.is_some() {
+        out.offset_arms.push(quote! {
+            #ident::#vident { offset, .. } => ::core::option::Option::Some(offset),
+        });
+    }
+    let stream_meta = match &stream_field {
+        Some(field) => quote!(.__with_stream(#field)),
+        None => quote!(),
+    };
     let meta = |kind: TokenStream, wire: &str| {
         quote! {
             ::protocol_core::VariantMeta::__new(#name, #wire, &[#(#aliases),*], #doc, ::protocol_core::VariantKind::#kind, #deny, #reply)
                 .__with_docs(&[#(#pushes),*], &[#(#error_codes),*])
+                #stream_meta
         }
     };
     out.meta_arms.push(
