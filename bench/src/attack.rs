@@ -562,6 +562,7 @@ pub fn run(quiet_rounds: usize) -> std::io::Result<AttackReport> {
                 .map_err(std::io::Error::other)?;
             c.send(&ClientMsg::Join {
                 room: format!("quiet{i}"),
+                since: None,
             })
             .await
             .map_err(std::io::Error::other)?;

@@ -112,7 +112,11 @@ impl Drop for Peer {
 }
 
 async fn join(c: &mut Client, room: &str) -> Vec<String> {
-    c.send(&ClientMsg::Join { room: room.into() }).await;
+    c.send(&ClientMsg::Join {
+        room: room.into(),
+        since: None,
+    })
+    .await;
     let ServerMsg::Joined { members, .. } =
         assert_push!(c, ServerMsg::Joined { room: r, .. } if r == room)
     else {
@@ -146,10 +150,10 @@ async fn messages_are_sent_to_the_others_with_an_id(p: &Peer) {
             .await,
         ServerMsg::Sent { .. }
     );
-    let ServerMsg::Sent { message_id } = reply else {
+    let ServerMsg::Sent { message_id, .. } = reply else {
         unreachable!()
     };
-    assert_broadcast!(alice => [bob, carol], ServerMsg::Message { message_id: m, room, from, text }
+    assert_broadcast!(alice => [bob, carol], ServerMsg::Message { message_id: m, room, from, text, .. }
         if *m == message_id && room == "general" && from == "alice" && text == "hi");
 }
 
@@ -184,7 +188,7 @@ async fn read_receipts_reach_every_device_of_the_author(p: &Peer) {
     join(&mut alice_phone, "general").await;
     join(&mut alice_laptop, "general").await;
     join(&mut bob, "general").await;
-    let Ok(ServerMsg::Sent { message_id }) = alice_phone
+    let Ok(ServerMsg::Sent { message_id, .. }) = alice_phone
         .request(&ClientMsg::Message {
             room: "general".into(),
             text: "did you see?".into(),

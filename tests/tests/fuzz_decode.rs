@@ -26,7 +26,22 @@ fn roundtrip<T: Protocol + PartialEq + std::fmt::Debug>(text: &str) -> Result<()
 fn client_msg() -> impl Strategy<Value = ClientMsg> {
     let s = || ".{0,12}";
     prop_oneof![
-        s().prop_map(|room| ClientMsg::Join { room }),
+        (s(), proptest::option::of((s(), any::<u64>()))).prop_map(|(room, since)| {
+            ClientMsg::Join {
+                room,
+                since: since.map(|(epoch, offset)| protocol_core::Since { epoch, offset }),
+            }
+        }),
+        (
+            s(),
+            proptest::option::of(1u64..=100),
+            proptest::option::of(any::<u64>())
+        )
+            .prop_map(|(room, limit, before)| ClientMsg::History {
+                room,
+                limit: limit.map(|l| chat_example::HistoryLimit::try_from(l).expect("in range")),
+                before,
+            }),
         (s(), s()).prop_map(|(room, text)| ClientMsg::Message { room, text }),
         s().prop_map(|message_id| ClientMsg::Read { message_id }),
         (s(), any::<bool>()).prop_map(|(room, active)| ClientMsg::Typing { room, active }),

@@ -21,6 +21,7 @@ export type ServerError = ServerMessage.Error;
 /** The requests (messages that declare a reply), by type: the message and its reply. */
 export interface Requests {
   message: { request: ClientMessage.Message; reply: ServerMessage.Sent };
+  history: { request: ClientMessage.History; reply: ServerMessage.History };
   refresh: { request: ClientMessage.Refresh; reply: ServerMessage.Refreshed };
 }
 

@@ -12,7 +12,7 @@ const SERVER_ID = "id";
 /** The error reply's type (null: this protocol has none). */
 const ERROR_TYPE = "error";
 /** Each request's type, and its reply's. */
-const REPLIES = Object.freeze({ message: "sent", refresh: "refreshed" });
+const REPLIES = Object.freeze({ message: "sent", history: "history", refresh: "refreshed" });
 /** The server messages `handle` needs a handler for ("*": any unknown type). */
 const HANDLED = Object.freeze(["joined", "presence", "message", "read", "typing"]);
 const HANDLED_SET = new Set(HANDLED);
@@ -21,10 +21,11 @@ const HANDLED_SET = new Set(HANDLED);
 const SCHEMA = {
   root: {"properties":{"type":{"type":"string"}},"required":["type"],"type":"object"},
   variants: {
-    "joined": {"properties":{"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"members":{"items":{"type":"string"},"type":"array"},"room":{"type":"string"},"type":{"const":"joined"}},"required":["type","room","members"],"type":"object"},
+    "joined": {"properties":{"epoch":{"type":"string"},"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"members":{"items":{"type":"string"},"type":"array"},"offset":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"recovered":{"type":["boolean","null"]},"room":{"type":"string"},"type":{"const":"joined"}},"required":["type","room","members","epoch","offset"],"type":"object"},
     "presence": {"properties":{"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"online":{"type":"boolean"},"room":{"type":"string"},"type":{"const":"presence"},"user":{"type":"string"}},"required":["type","room","user","online"],"type":"object"},
-    "sent": {"properties":{"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"messageId":{"type":"string"},"type":{"const":"sent"}},"required":["type","messageId"],"type":"object"},
-    "message": {"properties":{"from":{"type":"string"},"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"messageId":{"type":"string"},"room":{"type":"string"},"text":{"type":"string"},"type":{"const":"message"}},"required":["type","messageId","room","from","text"],"type":"object"},
+    "sent": {"properties":{"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"messageId":{"type":"string"},"offset":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"type":{"const":"sent"}},"required":["type","messageId","offset"],"type":"object"},
+    "message": {"properties":{"from":{"type":"string"},"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"messageId":{"type":"string"},"offset":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"room":{"type":"string"},"text":{"type":"string"},"type":{"const":"message"}},"required":["type","messageId","offset","room","from","text"],"type":"object"},
+    "history": {"properties":{"epoch":{"type":"string"},"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"messages":{"items":{"$ref":"#/$defs/HistoryEntry"},"type":"array"},"room":{"type":"string"},"type":{"const":"history"}},"required":["type","room","epoch","messages"],"type":"object"},
     "refreshed": {"properties":{"expiresAt":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"type":{"const":"refreshed"}},"required":["type","expiresAt"],"type":"object"},
     "read": {"properties":{"by":{"type":"string"},"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"messageId":{"type":"string"},"type":{"const":"read"}},"required":["type","messageId","by"],"type":"object"},
     "typing": {"properties":{"active":{"type":"boolean"},"id":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"room":{"type":"string"},"type":{"const":"typing"},"user":{"type":"string"}},"required":["type","room","user","active"],"type":"object"},
@@ -32,6 +33,7 @@ const SCHEMA = {
   },
   catchAll: null,
   defs: {
+    "#/$defs/HistoryEntry": {"additionalProperties":false,"properties":{"from":{"type":"string"},"messageId":{"type":"string"},"offset":{"maximum":18446744073709551615,"minimum":0,"type":"integer"},"text":{"type":"string"}},"required":["messageId","offset","from","text"],"type":"object"},
   },
 };
 

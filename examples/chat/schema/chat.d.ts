@@ -11,18 +11,20 @@
  *
  * Client to server: sent by the client, read by the server.
  */
-export type ClientMsg = ClientMsg.Join | ClientMsg.Message | ClientMsg.Read | ClientMsg.Typing | ClientMsg.Leave | ClientMsg.Refresh;
+export type ClientMsg = ClientMsg.Join | ClientMsg.Message | ClientMsg.Read | ClientMsg.Typing | ClientMsg.History | ClientMsg.Leave | ClientMsg.Refresh;
 
 export declare namespace ClientMsg {
   /** The `type` of every known ClientMsg. */
-  export type MessageType = "join" | "message" | "read" | "typing" | "leave" | "refresh";
+  export type MessageType = "join" | "message" | "read" | "typing" | "history" | "leave" | "refresh";
   /** Every {@link MessageType}, in declaration order. */
   export const TYPES: readonly MessageType[];
 
   /**
-   * Join a room; the sender gets `joined` with the members, the others `presence`.
-   * Private rooms `dm:A:B` (A < B) are open only to A and B (anyone else: `forbidden`); a
-   * connection may be in at most 100 rooms (`too_many_rooms`).
+   * Join a room; the sender gets `joined` with the members and the room's position, the
+   * others `presence`. With `since` (after a reconnect), the messages missed after it come
+   * first, each once and in order, then `joined` with `recovered`. Private rooms `dm:A:B`
+   * (A < B) are open only to A and B (anyone else: `forbidden`); a connection may be in at
+   * most 100 rooms (`too_many_rooms`).
    */
   export interface Join {
     type: "join";
@@ -34,12 +36,18 @@ export declare namespace ClientMsg {
     id?: number;
     /** The room: 1 to 64 of `A-Z a-z 0-9 _ . : -`. */
     room: string;
+    /**
+     * Where this client left off (epoch and offset from `joined`, `message` and `sent`):
+     * resume instead of starting at the latest message.
+     */
+    since?: Since | null;
   }
   /** Whether `m` is a {@link Join} (`type` "join"). */
   export function isJoin(m: { readonly type: string }): m is Join;
 
   /**
-   * Say something in a room you joined; answered with `sent` carrying the message id.
+   * Say something in a room you joined; answered with `sent` carrying the message id and
+   * its offset.
    *
    * A request: answered by {@link ServerMsg.Sent} (`"type": "sent"`) with the same `id`.
    */
@@ -94,6 +102,35 @@ export declare namespace ClientMsg {
   /** Whether `m` is a {@link Typing} (`type` "typing"). */
   export function isTyping(m: { readonly type: string }): m is Typing;
 
+  /**
+   * Read a room's stored messages (the last 1,000 of the past 24 h): the latest `limit`
+   * (default 50), or the `limit` before offset `before`; answered with `history`, oldest
+   * first. Not a member: `not_in_room`.
+   *
+   * A request: answered by {@link ServerMsg.History} (`"type": "history"`) with the same `id`.
+   */
+  export interface History {
+    type: "history";
+    /**
+     * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
+     *
+     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
+     */
+    id?: number;
+    /** The room. */
+    room: string;
+    /** How many messages, 1 to 100 (default 50). */
+    limit?: HistoryLimit | null;
+    /**
+     * Only messages with a smaller offset (default: the latest).
+     *
+     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
+     */
+    before?: number | null;
+  }
+  /** Whether `m` is a {@link History} (`type` "history"). */
+  export function isHistory(m: { readonly type: string }): m is History;
+
   /** Leave a room; the others get `presence` offline when it was your last connection there. */
   export interface Leave {
     type: "leave";
@@ -129,6 +166,35 @@ export declare namespace ClientMsg {
   }
   /** Whether `m` is a {@link Refresh} (`type` "refresh"). */
   export function isRefresh(m: { readonly type: string }): m is Refresh;
+
+  /** How many messages: 1 to 100. */
+  export type HistoryLimit = number;
+
+  /**
+   * Where a client left off in a room's stream: the epoch it knew and the last offset it has.
+   * Use it as a field of the join message (`since: Option<Since>`).
+   *
+   * ```
+   * use protocol_core::Since;
+   *
+   * let since: Since = serde_json::from_str(r#"{"epoch":"e1","offset":41}"#).unwrap();
+   * assert_eq!(since.offset, 41);
+   * assert!(serde_json::from_str::<Since>(r#"{"epoch":"e1","offset":-1}"#).is_err());
+   * ```
+   */
+  export interface Since {
+    /**
+     * The room's epoch, from `joined` (a string that changes whenever the room's history was
+     * lost).
+     */
+    epoch: string;
+    /**
+     * The offset of the last message received (0: none yet).
+     *
+     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
+     */
+    offset: number;
+  }
 }
 
 /**
@@ -136,21 +202,34 @@ export declare namespace ClientMsg {
  *
  * Server to client: sent by the server, read by the client.
  */
-export type ServerMsg = ServerMsg.Joined | ServerMsg.Presence | ServerMsg.Sent | ServerMsg.Message | ServerMsg.Refreshed | ServerMsg.Read | ServerMsg.Typing | ServerMsg.Error;
+export type ServerMsg = ServerMsg.Joined | ServerMsg.Presence | ServerMsg.Sent | ServerMsg.Message | ServerMsg.History | ServerMsg.Refreshed | ServerMsg.Read | ServerMsg.Typing | ServerMsg.Error;
 
 export declare namespace ServerMsg {
   /** The `type` of every known ServerMsg. */
-  export type MessageType = "joined" | "presence" | "sent" | "message" | "refreshed" | "read" | "typing" | "error";
+  export type MessageType = "joined" | "presence" | "sent" | "message" | "history" | "refreshed" | "read" | "typing" | "error";
   /** Every {@link MessageType}, in declaration order. */
   export const TYPES: readonly MessageType[];
 
-  /** You joined a room: who is in it (sorted, you included). */
+  /** You joined a room: who is in it (sorted, you included), and where its stream stands. */
   export interface Joined {
     type: "joined";
     /** The room. */
     room: string;
     /** Members, sorted. */
     members: string[];
+    /** The room's epoch: changes whenever its history was lost; resume only within one. */
+    epoch: string;
+    /**
+     * The room's latest offset: every later message reaches you live.
+     *
+     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
+     */
+    offset: number;
+    /**
+     * After a resume (`since`): whether every missed message was replayed (`false`: the
+     * epoch changed or the history no longer reaches back; fetch `history`).
+     */
+    recovered?: boolean | null;
   }
   /** Whether `m` is a {@link Joined} (`type` "joined"). */
   export function isJoined(m: { readonly type: string }): m is Joined;
@@ -179,15 +258,27 @@ export declare namespace ServerMsg {
     id?: number;
     /** The new message's id. */
     messageId: string;
+    /**
+     * Its position in the room.
+     *
+     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
+     */
+    offset: number;
   }
   /** Whether `m` is a {@link Sent} (`type` "sent"). */
   export function isSent(m: { readonly type: string }): m is Sent;
 
-  /** Someone said something in a room you are in. */
+  /** Someone said something in a room you are in (stored: replayed on resume). */
   export interface Message {
     type: "message";
     /** The message's id, for read receipts. */
     messageId: string;
+    /**
+     * Its position in the room: 1, 2, 3, ... with no gaps.
+     *
+     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
+     */
+    offset: number;
     /** The room. */
     room: string;
     /** The author. */
@@ -197,6 +288,25 @@ export declare namespace ServerMsg {
   }
   /** Whether `m` is a {@link Message} (`type` "message"). */
   export function isMessage(m: { readonly type: string }): m is Message;
+
+  /** A page of a room's history, oldest first; the reply to `history`. */
+  export interface History {
+    type: "history";
+    /**
+     * Correlation id chosen by the sender of a request; replies and error replies carry the same id.
+     *
+     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
+     */
+    id?: number;
+    /** The room. */
+    room: string;
+    /** The room's epoch. */
+    epoch: string;
+    /** The messages. */
+    messages: HistoryEntry[];
+  }
+  /** Whether `m` is a {@link History} (`type` "history"). */
+  export function isHistory(m: { readonly type: string }): m is History;
 
   /** Your token was renewed; the reply to `refresh`, with its `id`. */
   export interface Refreshed {
@@ -262,4 +372,20 @@ export declare namespace ServerMsg {
   }
   /** Whether `m` is a {@link Error} (`type` "error"). */
   export function isError(m: { readonly type: string }): m is Error;
+
+  /** A stored message as `history` returns it. */
+  export interface HistoryEntry {
+    /** The message's id, for read receipts. */
+    messageId: string;
+    /**
+     * Its position in the room.
+     *
+     * Warning: an integer from 0 to 18446744073709551615; a JavaScript number is exact only up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), so larger values lose precision.
+     */
+    offset: number;
+    /** The author. */
+    from: string;
+    /** The text. */
+    text: string;
+  }
 }

@@ -2,21 +2,23 @@
 // Chat 1.0.0: the runtime half of chat.d.ts (type guards and tag lists), an ES module.
 
 export const ClientMsg = Object.freeze({
-  TYPES: Object.freeze(["join", "message", "read", "typing", "leave", "refresh"]),
+  TYPES: Object.freeze(["join", "message", "read", "typing", "history", "leave", "refresh"]),
   isJoin: (m) => m.type === "join",
   isMessage: (m) => m.type === "message",
   isRead: (m) => m.type === "read",
   isTyping: (m) => m.type === "typing",
+  isHistory: (m) => m.type === "history",
   isLeave: (m) => m.type === "leave",
   isRefresh: (m) => m.type === "refresh",
 });
 
 export const ServerMsg = Object.freeze({
-  TYPES: Object.freeze(["joined", "presence", "sent", "message", "refreshed", "read", "typing", "error"]),
+  TYPES: Object.freeze(["joined", "presence", "sent", "message", "history", "refreshed", "read", "typing", "error"]),
   isJoined: (m) => m.type === "joined",
   isPresence: (m) => m.type === "presence",
   isSent: (m) => m.type === "sent",
   isMessage: (m) => m.type === "message",
+  isHistory: (m) => m.type === "history",
   isRefreshed: (m) => m.type === "refreshed",
   isRead: (m) => m.type === "read",
   isTyping: (m) => m.type === "typing",

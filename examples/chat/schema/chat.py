@@ -14,7 +14,7 @@ from typing import Annotated, Final, Literal, NoReturn, NotRequired, TypeAlias, 
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, field_validator
 
-__all__ = ["ClientMsg", "ClientMsgDict", "ClientMsgAdapter", "parse_client_msg", "CLIENT_MSG_TYPES", "ClientMsgJoin", "ClientMsgMessage", "ClientMsgRead", "ClientMsgTyping", "ClientMsgLeave", "ClientMsgRefresh", "ClientMsgJoinDict", "ClientMsgMessageDict", "ClientMsgReadDict", "ClientMsgTypingDict", "ClientMsgLeaveDict", "ClientMsgRefreshDict", "ServerMsg", "ServerMsgDict", "ServerMsgAdapter", "parse_server_msg", "SERVER_MSG_TYPES", "ServerMsgJoined", "ServerMsgPresence", "ServerMsgSent", "ServerMsgMessage", "ServerMsgRefreshed", "ServerMsgRead", "ServerMsgTyping", "ServerMsgError", "ServerMsgJoinedDict", "ServerMsgPresenceDict", "ServerMsgSentDict", "ServerMsgMessageDict", "ServerMsgRefreshedDict", "ServerMsgReadDict", "ServerMsgTypingDict", "ServerMsgErrorDict", "encode"]
+__all__ = ["ClientMsg", "ClientMsgDict", "ClientMsgAdapter", "parse_client_msg", "CLIENT_MSG_TYPES", "ClientMsgJoin", "ClientMsgMessage", "ClientMsgRead", "ClientMsgTyping", "ClientMsgHistory", "ClientMsgLeave", "ClientMsgRefresh", "ClientMsgJoinDict", "ClientMsgMessageDict", "ClientMsgReadDict", "ClientMsgTypingDict", "ClientMsgHistoryDict", "ClientMsgLeaveDict", "ClientMsgRefreshDict", "ServerMsg", "ServerMsgDict", "ServerMsgAdapter", "parse_server_msg", "SERVER_MSG_TYPES", "ServerMsgJoined", "ServerMsgPresence", "ServerMsgSent", "ServerMsgMessage", "ServerMsgHistory", "ServerMsgRefreshed", "ServerMsgRead", "ServerMsgTyping", "ServerMsgError", "ServerMsgJoinedDict", "ServerMsgPresenceDict", "ServerMsgSentDict", "ServerMsgMessageDict", "ServerMsgHistoryDict", "ServerMsgRefreshedDict", "ServerMsgReadDict", "ServerMsgTypingDict", "ServerMsgErrorDict", "encode"]
 
 
 class _Model(BaseModel):
@@ -36,10 +36,31 @@ def _reject_null(value: object) -> object:
 
 # Models
 
+class Since(_Model):
+    """Where a client left off in a room's stream: the epoch it knew and the last offset it has.
+    Use it as a field of the join message (`since: Option<Since>`).
+
+    ```
+    use protocol_core::Since;
+
+    let since: Since = serde_json::from_str(r#"{"epoch":"e1","offset":41}"#).unwrap();
+    assert_eq!(since.offset, 41);
+    assert!(serde_json::from_str::<Since>(r#"{"epoch":"e1","offset":-1}"#).is_err());
+    ```
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    epoch: str = Field(description="The room's epoch, from `joined` (a string that changes whenever the room's history was\nlost).")
+    offset: Annotated[int, Field(ge=0, le=18446744073709551615)] = Field(description="The offset of the last message received (0: none yet).")
+
+
 class ClientMsgJoin(_Model):
-    """Join a room; the sender gets `joined` with the members, the others `presence`.
-    Private rooms `dm:A:B` (A < B) are open only to A and B (anyone else: `forbidden`); a
-    connection may be in at most 100 rooms (`too_many_rooms`).
+    """Join a room; the sender gets `joined` with the members and the room's position, the
+    others `presence`. With `since` (after a reconnect), the messages missed after it come
+    first, each once and in order, then `joined` with `recovered`. Private rooms `dm:A:B`
+    (A < B) are open only to A and B (anyone else: `forbidden`); a connection may be in at
+    most 100 rooms (`too_many_rooms`).
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -47,12 +68,14 @@ class ClientMsgJoin(_Model):
     type: Literal["join"] = "join"
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
     room: str = Field(description="The room: 1 to 64 of `A-Z a-z 0-9 _ . : -`.")
+    since: Since | None = Field(default=None, description="Where this client left off (epoch and offset from `joined`, `message` and `sent`):\nresume instead of starting at the latest message.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
 
 class ClientMsgMessage(_Model):
-    """Say something in a room you joined; answered with `sent` carrying the message id.
+    """Say something in a room you joined; answered with `sent` carrying the message id and
+    its offset.
 
     A request: answered by `ServerMsgSent` with the same `id`.
     """
@@ -94,6 +117,29 @@ class ClientMsgTyping(_Model):
     _not_null = field_validator("id", mode="before")(_reject_null)
 
 
+HistoryLimit: TypeAlias = Annotated[int, Field(ge=1, le=100)]
+"""How many messages: 1 to 100."""
+
+
+class ClientMsgHistory(_Model):
+    """Read a room's stored messages (the last 1,000 of the past 24 h): the latest `limit`
+    (default 50), or the `limit` before offset `before`; answered with `history`, oldest
+    first. Not a member: `not_in_room`.
+
+    A request: answered by `ServerMsgHistory` with the same `id`.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["history"] = "history"
+    id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
+    room: str = Field(description="The room.")
+    limit: HistoryLimit | None = Field(default=None, description="How many messages, 1 to 100 (default 50).")
+    before: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, description="Only messages with a smaller offset (default: the latest).")
+
+    _not_null = field_validator("id", mode="before")(_reject_null)
+
+
 class ClientMsgLeave(_Model):
     """Leave a room; the others get `presence` offline when it was your last connection there."""
 
@@ -124,7 +170,7 @@ class ClientMsgRefresh(_Model):
 
 
 class ServerMsgJoined(_Model):
-    """You joined a room: who is in it (sorted, you included)."""
+    """You joined a room: who is in it (sorted, you included), and where its stream stands."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -132,6 +178,9 @@ class ServerMsgJoined(_Model):
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
     room: str = Field(description="The room.")
     members: list[str] = Field(description="Members, sorted.")
+    epoch: str = Field(description="The room's epoch: changes whenever its history was lost; resume only within one.")
+    offset: Annotated[int, Field(ge=0, le=18446744073709551615)] = Field(description="The room's latest offset: every later message reaches you live.")
+    recovered: bool | None = Field(default=None, description="After a resume (`since`): whether every missed message was replayed (`false`: the\nepoch changed or the history no longer reaches back; fetch `history`).")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -158,21 +207,48 @@ class ServerMsgSent(_Model):
     type: Literal["sent"] = "sent"
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
     message_id: str = Field(alias="messageId", description="The new message's id.")
+    offset: Annotated[int, Field(ge=0, le=18446744073709551615)] = Field(description="Its position in the room.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
 
 class ServerMsgMessage(_Model):
-    """Someone said something in a room you are in."""
+    """Someone said something in a room you are in (stored: replayed on resume)."""
 
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["message"] = "message"
     id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
     message_id: str = Field(alias="messageId", description="The message's id, for read receipts.")
+    offset: Annotated[int, Field(ge=0, le=18446744073709551615)] = Field(description="Its position in the room: 1, 2, 3, ... with no gaps.")
     room: str = Field(description="The room.")
     from_: str = Field(alias="from", description="The author.")
     text: str = Field(description="The text.")
+
+    _not_null = field_validator("id", mode="before")(_reject_null)
+
+
+class HistoryEntry(_Model):
+    """A stored message as `history` returns it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: str = Field(alias="messageId", description="The message's id, for read receipts.")
+    offset: Annotated[int, Field(ge=0, le=18446744073709551615)] = Field(description="Its position in the room.")
+    from_: str = Field(alias="from", description="The author.")
+    text: str = Field(description="The text.")
+
+
+class ServerMsgHistory(_Model):
+    """A page of a room's history, oldest first; the reply to `history`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["history"] = "history"
+    id: Annotated[int, Field(ge=0, le=18446744073709551615)] | None = Field(default=None, exclude_if=_is_none, description="Correlation id chosen by the sender of a request; replies and error replies carry the same id.")
+    room: str = Field(description="The room.")
+    epoch: str = Field(description="The room's epoch.")
+    messages: list[HistoryEntry] = Field(description="The messages.")
 
     _not_null = field_validator("id", mode="before")(_reject_null)
 
@@ -236,6 +312,7 @@ ClientMsg: TypeAlias = Annotated[
         ClientMsgMessage,
         ClientMsgRead,
         ClientMsgTyping,
+        ClientMsgHistory,
         ClientMsgLeave,
         ClientMsgRefresh,
     ],
@@ -247,7 +324,7 @@ Every client -> server message, told apart by `type`.
 """
 
 ClientMsgAdapter: TypeAdapter[ClientMsg] = TypeAdapter(ClientMsg)
-CLIENT_MSG_TYPES: Final[tuple[str, ...]] = ("join", "message", "read", "typing", "leave", "refresh")
+CLIENT_MSG_TYPES: Final[tuple[str, ...]] = ("join", "message", "read", "typing", "history", "leave", "refresh")
 """The `type` of every known ClientMsg, in declaration order."""
 
 
@@ -264,6 +341,7 @@ ServerMsg: TypeAlias = Annotated[
         ServerMsgPresence,
         ServerMsgSent,
         ServerMsgMessage,
+        ServerMsgHistory,
         ServerMsgRefreshed,
         ServerMsgRead,
         ServerMsgTyping,
@@ -277,7 +355,7 @@ Every server -> client message, told apart by `type`.
 """
 
 ServerMsgAdapter: TypeAdapter[ServerMsg] = TypeAdapter(ServerMsg)
-SERVER_MSG_TYPES: Final[tuple[str, ...]] = ("joined", "presence", "sent", "message", "refreshed", "read", "typing", "error")
+SERVER_MSG_TYPES: Final[tuple[str, ...]] = ("joined", "presence", "sent", "message", "history", "refreshed", "read", "typing", "error")
 """The `type` of every known ServerMsg, in declaration order."""
 
 
@@ -297,20 +375,43 @@ def encode(message: BaseModel) -> str:
 
 # TypedDicts: the same frames as plain dicts, keys as on the wire
 
+class SinceDict(TypedDict):
+    """Where a client left off in a room's stream: the epoch it knew and the last offset it has.
+    Use it as a field of the join message (`since: Option<Since>`).
+
+    ```
+    use protocol_core::Since;
+
+    let since: Since = serde_json::from_str(r#"{"epoch":"e1","offset":41}"#).unwrap();
+    assert_eq!(since.offset, 41);
+    assert!(serde_json::from_str::<Since>(r#"{"epoch":"e1","offset":-1}"#).is_err());
+    ```
+    """
+    # The room's epoch, from `joined` (a string that changes whenever the room's history was lost).
+    epoch: str
+    # The offset of the last message received (0: none yet).
+    offset: int
+
+
 class ClientMsgJoinDict(TypedDict):
-    """Join a room; the sender gets `joined` with the members, the others `presence`.
-    Private rooms `dm:A:B` (A < B) are open only to A and B (anyone else: `forbidden`); a
-    connection may be in at most 100 rooms (`too_many_rooms`).
+    """Join a room; the sender gets `joined` with the members and the room's position, the
+    others `presence`. With `since` (after a reconnect), the messages missed after it come
+    first, each once and in order, then `joined` with `recovered`. Private rooms `dm:A:B`
+    (A < B) are open only to A and B (anyone else: `forbidden`); a connection may be in at
+    most 100 rooms (`too_many_rooms`).
     """
     type: Literal["join"]
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
     # The room: 1 to 64 of `A-Z a-z 0-9 _ . : -`.
     room: str
+    # Where this client left off (epoch and offset from `joined`, `message` and `sent`): resume instead of starting at the latest message.
+    since: NotRequired[SinceDict | None]
 
 
 class ClientMsgMessageDict(TypedDict):
-    """Say something in a room you joined; answered with `sent` carrying the message id.
+    """Say something in a room you joined; answered with `sent` carrying the message id and
+    its offset.
 
     A request: answered by `ServerMsgSent` with the same `id`.
     """
@@ -346,6 +447,28 @@ class ClientMsgTypingDict(TypedDict):
     active: bool
 
 
+HistoryLimitDict: TypeAlias = int
+"""How many messages: 1 to 100."""
+
+
+class ClientMsgHistoryDict(TypedDict):
+    """Read a room's stored messages (the last 1,000 of the past 24 h): the latest `limit`
+    (default 50), or the `limit` before offset `before`; answered with `history`, oldest
+    first. Not a member: `not_in_room`.
+
+    A request: answered by `ServerMsgHistory` with the same `id`.
+    """
+    type: Literal["history"]
+    # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
+    id: NotRequired[int]
+    # The room.
+    room: str
+    # How many messages, 1 to 100 (default 50).
+    limit: NotRequired[HistoryLimitDict | None]
+    # Only messages with a smaller offset (default: the latest).
+    before: NotRequired[int | None]
+
+
 class ClientMsgLeaveDict(TypedDict):
     """Leave a room; the others get `presence` offline when it was your last connection there."""
     type: Literal["leave"]
@@ -370,7 +493,7 @@ class ClientMsgRefreshDict(TypedDict):
 
 
 class ServerMsgJoinedDict(TypedDict):
-    """You joined a room: who is in it (sorted, you included)."""
+    """You joined a room: who is in it (sorted, you included), and where its stream stands."""
     type: Literal["joined"]
     # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
     id: NotRequired[int]
@@ -378,6 +501,12 @@ class ServerMsgJoinedDict(TypedDict):
     room: str
     # Members, sorted.
     members: list[str]
+    # The room's epoch: changes whenever its history was lost; resume only within one.
+    epoch: str
+    # The room's latest offset: every later message reaches you live.
+    offset: int
+    # After a resume (`since`): whether every missed message was replayed (`false`: the epoch changed or the history no longer reaches back; fetch `history`).
+    recovered: NotRequired[bool | None]
 
 
 class ServerMsgPresenceDict(TypedDict):
@@ -400,22 +529,49 @@ ServerMsgSentDict = TypedDict(
         "type": Literal["sent"],
         "id": NotRequired[int],
         "messageId": str,
+        "offset": int,
     },
 )
 
 
-# Someone said something in a room you are in.
+# Someone said something in a room you are in (stored: replayed on resume).
 ServerMsgMessageDict = TypedDict(
     "ServerMsgMessageDict",
     {
         "type": Literal["message"],
         "id": NotRequired[int],
         "messageId": str,
+        "offset": int,
         "room": str,
         "from": str,
         "text": str,
     },
 )
+
+
+# A stored message as `history` returns it.
+HistoryEntryDict = TypedDict(
+    "HistoryEntryDict",
+    {
+        "messageId": str,
+        "offset": int,
+        "from": str,
+        "text": str,
+    },
+)
+
+
+class ServerMsgHistoryDict(TypedDict):
+    """A page of a room's history, oldest first; the reply to `history`."""
+    type: Literal["history"]
+    # Correlation id chosen by the sender of a request; replies and error replies carry the same id.
+    id: NotRequired[int]
+    # The room.
+    room: str
+    # The room's epoch.
+    epoch: str
+    # The messages.
+    messages: list[HistoryEntryDict]
 
 
 # Your token was renewed; the reply to `refresh`, with its `id`.
@@ -472,6 +628,7 @@ ClientMsgDict: TypeAlias = Union[
     ClientMsgMessageDict,
     ClientMsgReadDict,
     ClientMsgTypingDict,
+    ClientMsgHistoryDict,
     ClientMsgLeaveDict,
     ClientMsgRefreshDict,
 ]
@@ -482,6 +639,7 @@ ServerMsgDict: TypeAlias = Union[
     ServerMsgPresenceDict,
     ServerMsgSentDict,
     ServerMsgMessageDict,
+    ServerMsgHistoryDict,
     ServerMsgRefreshedDict,
     ServerMsgReadDict,
     ServerMsgTypingDict,

@@ -10,30 +10,108 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use protocol_core::{
-    Context, ErrorCode, ErrorReply, Hub, Protocol, Rejection, Server, TokenAuth, TypedServerBuilder,
+    Context, ErrorCode, ErrorReply, Hub, Protocol, Rejection, Server, Since, TokenAuth,
+    TypedServerBuilder, schemars, serde,
 };
 
 /// Longest message text, in characters.
 pub const MAX_TEXT_CHARS: usize = 4000;
 /// Rooms one connection may be in (one more: `too_many_rooms`).
 pub const MAX_ROOMS: usize = 100;
+/// Most messages one `history` request returns.
+pub const MAX_HISTORY_LIMIT: u8 = 100;
+/// Messages a `history` request returns when it gives no `limit`.
+pub const DEFAULT_HISTORY_LIMIT: u8 = 50;
+
+/// How many messages a `history` request wants: 1 to 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(crate = "protocol_core::serde", try_from = "u64", into = "u8")]
+pub struct HistoryLimit(u8);
+
+impl HistoryLimit {
+    /// The limit, 1 to 100.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl TryFrom<u64> for HistoryLimit {
+    type Error = String;
+    fn try_from(n: u64) -> Result<Self, String> {
+        match u8::try_from(n) {
+            Ok(n) if (1..=MAX_HISTORY_LIMIT).contains(&n) => Ok(HistoryLimit(n)),
+            _ => Err(format!(
+                "a history limit is 1 to {MAX_HISTORY_LIMIT} messages, got {n}"
+            )),
+        }
+    }
+}
+
+impl From<HistoryLimit> for u8 {
+    fn from(l: HistoryLimit) -> u8 {
+        l.0
+    }
+}
+
+impl schemars::JsonSchema for HistoryLimit {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HistoryLimit".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "How many messages: 1 to 100.",
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_HISTORY_LIMIT,
+        })
+    }
+}
+
+/// A stored message as `history` returns it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(
+    crate = "protocol_core::serde",
+    rename_all = "camelCase",
+    deny_unknown_fields
+)]
+#[schemars(crate = "protocol_core::schemars")]
+pub struct HistoryEntry {
+    /// The message's id, for read receipts.
+    pub message_id: String,
+    /// Its position in the room.
+    pub offset: u64,
+    /// The author.
+    pub from: String,
+    /// The text.
+    pub text: String,
+}
 
 /// Messages a chat client sends.
 #[derive(Debug, Clone, PartialEq, Protocol)]
 #[protocol(rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum ClientMsg {
-    /// Join a room; the sender gets `joined` with the members, the others `presence`.
-    /// Private rooms `dm:A:B` (A < B) are open only to A and B (anyone else: `forbidden`); a
-    /// connection may be in at most 100 rooms (`too_many_rooms`).
+    /// Join a room; the sender gets `joined` with the members and the room's position, the
+    /// others `presence`. With `since` (after a reconnect), the messages missed after it come
+    /// first, each once and in order, then `joined` with `recovered`. Private rooms `dm:A:B`
+    /// (A < B) are open only to A and B (anyone else: `forbidden`); a connection may be in at
+    /// most 100 rooms (`too_many_rooms`).
     #[protocol(
-        pushes(ServerMsg::Joined = "sender", ServerMsg::Presence = "other members"),
+        pushes(
+            ServerMsg::Message = "sender",
+            ServerMsg::Joined = "sender",
+            ServerMsg::Presence = "other members"
+        ),
         error_codes("invalid_message", "forbidden", "too_many_rooms")
     )]
     Join {
         /// The room: 1 to 64 of `A-Z a-z 0-9 _ . : -`.
         room: String,
+        /// Where this client left off (epoch and offset from `joined`, `message` and `sent`):
+        /// resume instead of starting at the latest message.
+        since: Option<Since>,
     },
-    /// Say something in a room you joined; answered with `sent` carrying the message id.
+    /// Say something in a room you joined; answered with `sent` carrying the message id and
+    /// its offset.
     #[protocol(
         reply = ServerMsg::Sent,
         pushes(ServerMsg::Message = "other members"),
@@ -63,6 +141,21 @@ pub enum ClientMsg {
         /// Whether typing is going on.
         active: bool,
     },
+    /// Read a room's stored messages (the last 1,000 of the past 24 h): the latest `limit`
+    /// (default 50), or the `limit` before offset `before`; answered with `history`, oldest
+    /// first. Not a member: `not_in_room`.
+    #[protocol(
+        reply = ServerMsg::History,
+        error_codes("not_in_room", "invalid_message")
+    )]
+    History {
+        /// The room.
+        room: String,
+        /// How many messages, 1 to 100 (default 50).
+        limit: Option<HistoryLimit>,
+        /// Only messages with a smaller offset (default: the latest).
+        before: Option<u64>,
+    },
     /// Leave a room; the others get `presence` offline when it was your last connection there.
     #[protocol(
         pushes(ServerMsg::Presence = "other members"),
@@ -86,12 +179,20 @@ pub enum ClientMsg {
 #[derive(Debug, Clone, PartialEq, Protocol)]
 #[protocol(rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum ServerMsg {
-    /// You joined a room: who is in it (sorted, you included).
+    /// You joined a room: who is in it (sorted, you included), and where its stream stands.
     Joined {
         /// The room.
         room: String,
         /// Members, sorted.
         members: Vec<String>,
+        /// The room's epoch: changes whenever its history was lost; resume only within one.
+        epoch: String,
+        /// The room's latest offset: every later message reaches you live.
+        offset: u64,
+        /// After a resume (`since`): whether every missed message was replayed (`false`: the
+        /// epoch changed or the history no longer reaches back; fetch `history`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recovered: Option<bool>,
     },
     /// Someone's first connection joined a room, or their last one left.
     Presence {
@@ -106,17 +207,31 @@ pub enum ServerMsg {
     Sent {
         /// The new message's id.
         message_id: String,
+        /// Its position in the room.
+        offset: u64,
     },
-    /// Someone said something in a room you are in.
+    /// Someone said something in a room you are in (stored: replayed on resume).
+    #[protocol(stream)]
     Message {
         /// The message's id, for read receipts.
         message_id: String,
+        /// Its position in the room: 1, 2, 3, ... with no gaps.
+        offset: u64,
         /// The room.
         room: String,
         /// The author.
         from: String,
         /// The text.
         text: String,
+    },
+    /// A page of a room's history, oldest first; the reply to `history`.
+    History {
+        /// The room.
+        room: String,
+        /// The room's epoch.
+        epoch: String,
+        /// The messages.
+        messages: Vec<HistoryEntry>,
     },
     /// Your token was renewed; the reply to `refresh`, with its `id`.
     Refreshed {
@@ -209,7 +324,9 @@ impl std::fmt::Debug for AuthorBook {
 /// The chat's state and handlers.
 #[derive(Debug)]
 pub struct Chat {
-    node: String,
+    /// Message ids are `{id_prefix}-{n}`: the node, and for a node of its own a value drawn
+    /// at start, so ids never repeat across restarts.
+    id_prefix: String,
     next_id: AtomicU64,
     authors: AuthorBook,
     tokens: Option<TokenAuth>,
@@ -222,11 +339,12 @@ impl Default for Chat {
 }
 
 impl Chat {
-    /// A chat whose message ids start with `node` (unique across nodes) and which remembers the
-    /// authors of the last `remember` messages for read receipts.
+    /// A chat whose message ids start with `node` and a value drawn at start (unique across
+    /// nodes and restarts) and which remembers the authors of the last `remember` messages for
+    /// read receipts.
     pub fn new(node: &str, remember: usize) -> Self {
         Chat {
-            node: node.to_owned(),
+            id_prefix: format!("{node}-{}", boot_token()),
             next_id: AtomicU64::new(1),
             authors: AuthorBook::Local(Mutex::new(Authors {
                 by_id: HashMap::new(),
@@ -249,7 +367,8 @@ impl Chat {
     pub fn shared(broker: &protocol_core::redis::RedisBroker, remember_secs: u64) -> Self {
         use protocol_core::Broker;
         Chat {
-            node: broker.node_id().to_owned(),
+            // The broker's node id is drawn at random when it connects.
+            id_prefix: broker.node_id().to_owned(),
             next_id: AtomicU64::new(1),
             authors: AuthorBook::Redis {
                 conn: broker.connection(),
@@ -298,6 +417,19 @@ impl Chat {
             }
         }
     }
+}
+
+/// Eight hex digits drawn when the process starts (seeded by the OS through `RandomState`,
+/// and the clock).
+fn boot_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:08x}", h.finish() as u32)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -365,19 +497,38 @@ pub fn authorize_join(identity: &str, room: &str) -> Result<(), ErrorReply> {
 impl ClientMsgHandler for Chat {
     type Out = ServerMsg;
 
-    async fn on_join(&self, cx: &Context<ServerMsg>, room: String) -> Result<(), ErrorReply> {
+    async fn on_join(
+        &self,
+        cx: &Context<ServerMsg>,
+        room: String,
+        since: Option<Since>,
+    ) -> Result<(), ErrorReply> {
         check_room(&room)?;
-        let joined = cx.join(&room).await.map_err(|e| {
+        if let Some(s) = &since
+            && s.epoch.len() > 64
+        {
+            return Err(ErrorReply::invalid(
+                "/since/epoch",
+                format!("an epoch is at most 64 bytes, got {}", s.epoch.len()),
+            ));
+        }
+        // The hub queues `joined` itself: after the replay, before any live message.
+        cx.join_stream(&room, since.as_ref(), |joined, stream| ServerMsg::Joined {
+            room: room.clone(),
+            members: joined.members.clone(),
+            epoch: stream.epoch.to_string(),
+            offset: stream.offset,
+            recovered: stream.recovered,
+        })
+        .await
+        .map_err(|e| {
             if e.code() == ErrorCode::TOO_MANY_ROOMS && e.pointer().is_none() {
                 e.with_pointer("/room")
             } else {
                 e
             }
         })?;
-        Ok(cx.push(&ServerMsg::Joined {
-            room,
-            members: joined.members,
-        })?)
+        Ok(())
     }
 
     async fn on_message(
@@ -399,7 +550,7 @@ impl ClientMsgHandler for Chat {
         }
         let message_id = format!(
             "{}-{}",
-            self.node,
+            self.id_prefix,
             self.next_id.fetch_add(1, Ordering::Relaxed)
         );
         self.remember(
@@ -412,12 +563,60 @@ impl ClientMsgHandler for Chat {
         .await?;
         let msg = ServerMsg::Message {
             message_id: message_id.clone(),
+            offset: 0,
             room: room.clone(),
             from: cx.identity().into(),
             text,
         };
-        cx.broadcast(&room, &msg)?;
-        Ok(ServerMsgSent { message_id })
+        let position = cx.publish(&room, msg).await?;
+        Ok(ServerMsgSent {
+            message_id,
+            offset: position.offset,
+        })
+    }
+
+    async fn on_history(
+        &self,
+        cx: &Context<ServerMsg>,
+        room: String,
+        limit: Option<HistoryLimit>,
+        before: Option<u64>,
+    ) -> Result<ServerMsgHistory, ErrorReply> {
+        check_room(&room)?;
+        if !cx.in_room(&room) {
+            return Err(not_in_room(&room));
+        }
+        if before == Some(0) {
+            return Err(ErrorReply::invalid(
+                "/before",
+                "offsets start at 1: `before` is 1 or more (leave it out for the latest)",
+            ));
+        }
+        let limit = limit.map_or(DEFAULT_HISTORY_LIMIT, HistoryLimit::get);
+        let page = cx.history(&room, before, usize::from(limit)).await?;
+        let messages = page
+            .messages
+            .into_iter()
+            .filter_map(|(offset, msg)| match msg {
+                ServerMsg::Message {
+                    message_id,
+                    from,
+                    text,
+                    ..
+                } => Some(HistoryEntry {
+                    message_id,
+                    offset,
+                    from,
+                    text,
+                }),
+                _ => None,
+            })
+            .collect();
+        Ok(ServerMsgHistory {
+            room,
+            epoch: page.epoch.to_string(),
+            messages,
+        })
     }
 
     async fn on_read(&self, cx: &Context<ServerMsg>, message_id: String) -> Result<(), ErrorReply> {

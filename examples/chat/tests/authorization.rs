@@ -24,6 +24,7 @@ async fn private_rooms_are_open_only_to_their_two_users() {
         .assert_error(
             &ClientMsg::Join {
                 room: "dm:bob:carol".into(),
+                since: None,
             },
             "forbidden",
         )
@@ -49,7 +50,13 @@ async fn private_rooms_are_open_only_to_their_two_users() {
     // Not the canonical name (A < B), or not two user names: invalid, not a room of its own.
     for room in ["dm:carol:bob", "dm:bob", "dm:bob:", "dm:bob:carol:x"] {
         let e = bob
-            .assert_error(&ClientMsg::Join { room: room.into() }, "invalid_message")
+            .assert_error(
+                &ClientMsg::Join {
+                    room: room.into(),
+                    since: None,
+                },
+                "invalid_message",
+            )
             .await;
         assert_eq!(e.pointer(), Some("/room"), "{room}");
     }
@@ -102,7 +109,13 @@ async fn room_names_and_the_room_cap() {
     let mut alice = chat.connect("alice").await;
     for room in ["", "has space", "ünïcode", &"x".repeat(65)] {
         let e = alice
-            .assert_error(&ClientMsg::Join { room: room.into() }, "invalid_message")
+            .assert_error(
+                &ClientMsg::Join {
+                    room: room.into(),
+                    since: None,
+                },
+                "invalid_message",
+            )
             .await;
         assert_eq!(e.pointer(), Some("/room"), "{room:?}");
     }
@@ -118,6 +131,7 @@ async fn room_names_and_the_room_cap() {
         .assert_error(
             &ClientMsg::Join {
                 room: "one-more".into(),
+                since: None,
             },
             "too_many_rooms",
         )
@@ -152,6 +166,7 @@ async fn one_connection_cannot_make_the_server_keep_much() {
             a.assert_error(
                 &ClientMsg::Join {
                     room: format!("{long}{i}-{j}"),
+                    since: None,
                 },
                 "invalid_message",
             )
@@ -164,7 +179,7 @@ async fn one_connection_cannot_make_the_server_keep_much() {
             if j < chat_example::MAX_ROOMS {
                 join(a, &room).await;
             } else {
-                a.assert_error(&ClientMsg::Join { room }, "too_many_rooms")
+                a.assert_error(&ClientMsg::Join { room, since: None }, "too_many_rooms")
                     .await;
             }
             if j % 40 == 39 {

@@ -178,6 +178,7 @@ async fn hostile_clients_do_not_disturb_the_chat() {
             .unwrap();
         c.send(&ClientMsg::Join {
             room: "general".into(),
+            since: None,
         })
         .await
         .unwrap();

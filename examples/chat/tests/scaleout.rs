@@ -71,7 +71,7 @@ async fn the_wire_contract_holds_across_nodes() {
     // message + sent: everyone else in the room, on both nodes
     let id = say(&mut alice, "general", "hi bob").await;
     for c in [&mut bob, &mut alice2] {
-        assert_push!(c, ServerMsg::Message { message_id, room, from, text }
+        assert_push!(c, ServerMsg::Message { message_id, room, from, text, .. }
             if *message_id == id && room == "general" && from == "alice" && text == "hi bob");
     }
     refute_push!(alice, ServerMsg::Message { .. });

@@ -51,7 +51,7 @@ async fn alice_and_bob_on_two_processes_chat_as_on_one() {
             .await,
         ServerMsg::Sent { .. }
     );
-    let ServerMsg::Sent { message_id: id } = sent else {
+    let ServerMsg::Sent { message_id: id, .. } = sent else {
         unreachable!()
     };
     for c in [&mut bob, &mut alice_phone] {

@@ -135,6 +135,19 @@ fn run(dir: &Path) -> std::io::Result<()> {
         &[
             ClientMsg::Join {
                 room: "general".into(),
+                since: None,
+            },
+            ClientMsg::Join {
+                room: "general".into(),
+                since: Some(protocol_core::Since {
+                    epoch: "e1".into(),
+                    offset: 41,
+                }),
+            },
+            ClientMsg::History {
+                room: "general".into(),
+                limit: None,
+                before: Some(42),
             },
             ClientMsg::Message {
                 room: "general".into(),
@@ -156,6 +169,10 @@ fn run(dir: &Path) -> std::io::Result<()> {
             json!({"type": "message", "id": -1, "room": "general", "text": "hi"}),
             json!({"type": "read", "messageId": "abc123"}),
             json!({"type": "read", "message_id": "abc123"}),
+            json!({"type": "history", "room": "general", "limit": 0}),
+            json!({"type": "history", "room": "general", "limit": 101}),
+            json!({"type": "join", "room": "general", "since": {"epoch": "e1"}}),
+            json!({"type": "join", "room": "general", "since": {"epoch": "e1", "offset": -1}}),
             json!({"type": "typing", "room": "general", "active": "yes"}),
             json!({"type": "raed", "messageId": "abc123"}),
         ],
@@ -164,15 +181,19 @@ fn run(dir: &Path) -> std::io::Result<()> {
         dir,
         "chat-server",
         &[
-            ServerMsg::Joined { room: "general".into(), members: vec!["alice".into(), "bob".into()] },
+            ServerMsg::Joined { room: "general".into(), members: vec!["alice".into(), "bob".into()], epoch: "e1".into(), offset: 41, recovered: None },
+            ServerMsg::Joined { room: "general".into(), members: vec!["alice".into()], epoch: "e1".into(), offset: 41, recovered: Some(false) },
             ServerMsg::Presence { room: "general".into(), user: "bob".into(), online: true },
-            ServerMsg::Sent { message_id: "n1-1".into() },
-            ServerMsg::Message { message_id: "n1-1".into(), room: "general".into(), from: "alice".into(), text: "hi".into() },
+            ServerMsg::Sent { message_id: "n1-1".into(), offset: 1 },
+            ServerMsg::Message { message_id: "n1-1".into(), offset: 1, room: "general".into(), from: "alice".into(), text: "hi".into() },
+            ServerMsg::History { room: "general".into(), epoch: "e1".into(), messages: vec![chat_example::HistoryEntry { message_id: "n1-1".into(), offset: 1, from: "alice".into(), text: "hi".into() }] },
             ServerMsg::Read { message_id: "n1-1".into(), by: "bob".into() },
             ServerMsg::Typing { room: "general".into(), user: "alice".into(), active: false },
         ],
         &[
             json!({"type": "sent", "id": 1, "messageId": "M"}),
+            json!({"type": "message", "messageId": "M", "room": "general", "from": "a", "text": "hi"}),
+            json!({"type": "joined", "room": "general", "members": [], "epoch": "e1"}),
             json!({"type": "error", "id": 1, "code": "not_in_room", "message": "join first", "pointer": "/room"}),
             json!({"type": "error", "code": "invalid_json", "message": "bad"}),
             json!({"type": "error", "message": "no code"}),

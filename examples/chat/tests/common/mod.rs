@@ -14,8 +14,12 @@ pub type Client = TestClient<ClientMsg, ServerMsg>;
 
 /// Join `room`; the members the `joined` reply lists.
 pub async fn join(c: &mut Client, room: &str) -> Vec<String> {
-    c.send(&ClientMsg::Join { room: room.into() }).await;
-    assert_push!(c, ServerMsg::Joined { room: r, members } if r == room => members)
+    c.send(&ClientMsg::Join {
+        room: room.into(),
+        since: None,
+    })
+    .await;
+    assert_push!(c, ServerMsg::Joined { room: r, members, .. } if r == room => members)
 }
 
 /// Send a message to `room`; the message id the `sent` reply carries.
@@ -26,7 +30,7 @@ pub async fn say(c: &mut Client, room: &str, text: &str) -> String {
             text: text.into()
         })
         .await,
-        ServerMsg::Sent { message_id } => message_id
+        ServerMsg::Sent { message_id, .. } => message_id
     )
 }
 
