@@ -113,7 +113,7 @@ pub use hub::{
     Broker, ConnId, Hub, HubBuilder, InMemoryBroker, Inbox, Joined, PresenceEvent, Target,
 };
 pub use outbox::{SendError, SlowConsumerPolicy};
-pub use protocol::{Protocol, PushRef, VariantKind, VariantMeta};
+pub use protocol::{Protocol, PushRef, StreamRole, VariantKind, VariantMeta};
 pub use schema::schema_for;
 /// The schemars this crate is built with (1.x): nested types derive `JsonSchema` from it
 /// (`#[derive(protocol_core::schemars::JsonSchema)]` with `#[schemars(crate = "protocol_core::schemars")]`).

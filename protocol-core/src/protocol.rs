@@ -37,6 +37,26 @@ pub struct VariantMeta {
     pushes: &'static [PushRef],
     error_codes: &'static [&'static str],
     stream: Option<&'static str>,
+    role: Option<StreamRole>,
+    announce: Option<ReplyRef>,
+}
+
+/// A message's part in room streams, declared on the variant, so a typed client can keep its
+/// place in every room and resume after a reconnect without app code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamRole {
+    /// `#[protocol(stream)]` (server to client): stored and numbered; fields `room`, `offset`.
+    Stream,
+    /// `#[protocol(joins_stream = ServerMsg::Joined)]` (client to server): joins the room in
+    /// `room`, resuming from `since`; the named variant (fields `room`, `epoch`, `offset`,
+    /// optionally `recovered`) announces the join.
+    Join,
+    /// `#[protocol(leaves_stream)]`: leaves the room in `room`.
+    Leave,
+    /// `#[protocol(publishes)]`: a request publishing into the room in `room`; its reply's
+    /// `offset` is the published message's.
+    Publish,
 }
 
 /// The reply variant a request declares: its Rust name, and its wire name resolved through the
@@ -153,12 +173,33 @@ impl VariantMeta {
             pushes: &[],
             error_codes: &[],
             stream: None,
+            role: None,
+            announce: None,
         }
+    }
+
+    #[doc(hidden)]
+    pub const fn __with_role(mut self, role: StreamRole, announce: Option<ReplyRef>) -> Self {
+        self.role = Some(role);
+        self.announce = announce;
+        self
+    }
+
+    /// The message's part in room streams, if any.
+    pub fn stream_role(&self) -> Option<StreamRole> {
+        self.role
+    }
+
+    /// For a [`StreamRole::Join`] message: the wire name of the variant (of the other
+    /// direction) that announces the join.
+    pub fn announced_by(&self) -> Option<&'static str> {
+        self.announce.map(|r| (r.wire_name)())
     }
 
     #[doc(hidden)]
     pub const fn __with_stream(mut self, offset_field: &'static str) -> Self {
         self.stream = Some(offset_field);
+        self.role = Some(StreamRole::Stream);
         self
     }
 

@@ -42,7 +42,7 @@ impl<'c, T> Attr<'c, T> {
 }
 
 const CONTAINER_KEYS: &str = "tag, rename_all, rename_all_fields, deny_unknown_fields, id, on_unknown, handler, handler_default";
-const VARIANT_KEYS: &str = "rename, alias, rename_all, deny_unknown_fields, other, reply, error, pushes, error_codes, stream";
+const VARIANT_KEYS: &str = "rename, alias, rename_all, deny_unknown_fields, other, reply, error, pushes, error_codes, stream, joins_stream, leaves_stream, publishes";
 
 /// Attributes on the enum.
 pub struct Container {
@@ -82,6 +82,14 @@ pub struct Variant {
     /// `#[protocol(stream)]`: published into a room, this message is stored in the room's
     /// history and carries its position in the field `offset: u64`.
     pub stream: bool,
+    /// `#[protocol(joins_stream = ServerMsg::Joined)]`: this client message joins the room in
+    /// its `room` field, resuming from its `since` field; the named variant announces the join.
+    pub joins_stream: Option<syn::Path>,
+    /// `#[protocol(leaves_stream)]`: this client message leaves the room in its `room` field.
+    pub leaves_stream: bool,
+    /// `#[protocol(publishes)]`: this request publishes into the room in its `room` field; its
+    /// reply's `offset` is the published message's.
+    pub publishes: bool,
 }
 
 /// A recipient in words: letters, digits, spaces, `-`, `_` and `'`, 1 to 40 characters (it
@@ -221,6 +229,9 @@ impl Variant {
         let mut reply = Attr::none(cx, "reply");
         let mut error = Attr::none(cx, "error");
         let mut stream = Attr::none(cx, "stream");
+        let mut joins_stream = Attr::none(cx, "joins_stream");
+        let mut leaves_stream = Attr::none(cx, "leaves_stream");
+        let mut publishes = Attr::none(cx, "publishes");
         let mut aliases = Vec::new();
         let mut pushes: Vec<(syn::Path, LitStr)> = Vec::new();
         let mut error_codes: Vec<LitStr> = Vec::new();
@@ -243,6 +254,20 @@ impl Variant {
                     other.set(&meta.path, ());
                 } else if meta.path.is_ident("stream") {
                     stream.set(&meta.path, ());
+                } else if meta.path.is_ident("leaves_stream") {
+                    leaves_stream.set(&meta.path, ());
+                } else if meta.path.is_ident("publishes") {
+                    publishes.set(&meta.path, ());
+                } else if meta.path.is_ident("joins_stream") {
+                    let path: syn::Path = meta.value()?.parse()?;
+                    if path.segments.len() < 2 {
+                        cx.error_spanned_by(
+                            &path,
+                            "name the variant that announces the join with its enum, e.g. `joins_stream = ServerMsg::Joined`",
+                        );
+                    } else {
+                        joins_stream.set(&meta.path, path);
+                    }
                 } else if meta.path.is_ident("error") {
                     let value = meta.value()?;
                     let ty: syn::Type = if value.peek(LitStr) {
@@ -323,6 +348,9 @@ impl Variant {
             pushes,
             error_codes,
             stream: stream.get().is_some(),
+            joins_stream: joins_stream.get(),
+            leaves_stream: leaves_stream.get().is_some(),
+            publishes: publishes.get().is_some(),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::ast::{Container, Style};
+use crate::ast::{Container, Field, Style, Variant};
 use crate::ctxt::Ctxt;
 
 pub fn check(cx: &Ctxt, cont: &Container<'_>) {
@@ -18,26 +18,85 @@ pub fn check(cx: &Ctxt, cont: &Container<'_>) {
     check_streams(cx, cont);
 }
 
-/// A stored message must carry its position: a field `offset: u64` the encoder always writes
-/// (its type is checked by the generated code).
+/// A stored message must carry its room and position: fields `room` and `offset: u64` the
+/// encoder always writes (their types are checked by the generated code). The client messages
+/// that join, leave and publish into streams name the room in `room` (and the join its resume
+/// point in `since`), so a typed client can resume on its own.
 fn check_streams(cx: &Ctxt, cont: &Container<'_>) {
-    for v in cont.variants.iter().filter(|v| v.attrs.stream) {
-        if v.attrs.other {
-            cx.error_spanned_by(v.ident, "the `#[protocol(other)]` variant cannot be `stream`: it is never sent by this side");
-            continue;
-        }
-        let offset = match &v.style {
+    fn field<'v, 'a>(v: &'v Variant<'a>, name: &str) -> Option<(String, &'v Field<'a>)> {
+        match &v.style {
             Style::Struct(fields) => fields
                 .iter()
-                .find(|f| f.ident.is_some_and(|i| i == "offset")),
+                .find(|f| f.ident.is_some_and(|i| i == name))
+                .map(|f| (f.wire_name(v.field_rule).unwrap_or_default(), f)),
             _ => None,
-        };
-        match offset {
-            None => cx.error_spanned_by(v.ident, "a `#[protocol(stream)]` message carries its position in the room's stream: give the variant a field `offset: u64` (the hub sets it when the message is published)"),
-            Some(f) if f.attrs.flatten || f.attrs.skip_serializing || f.attrs.skip_serializing_if.is_some() => {
+        }
+    }
+    fn need<'v, 'a>(
+        cx: &Ctxt,
+        v: &'v Variant<'a>,
+        what: &str,
+        name: &str,
+        ty: &str,
+    ) -> Option<&'v Field<'a>> {
+        match field(v, name) {
+            None => {
+                cx.error_spanned_by(v.ident, format!("a `#[protocol({what})]` message names its room stream in fields: give the variant a field `{name}: {ty}`"));
+                None
+            }
+            Some((wire, f)) if wire != name => {
+                cx.error_spanned_by(f.original, format!("the `{name}` field of a `#[protocol({what})]` message is `{name}` on the wire (clients find it by that name): remove its rename"));
+                None
+            }
+            Some((_, f)) => Some(f),
+        }
+    }
+    for v in &cont.variants {
+        let roles = [
+            v.attrs.stream,
+            v.attrs.joins_stream.is_some(),
+            v.attrs.leaves_stream,
+            v.attrs.publishes,
+        ];
+        if roles.iter().filter(|r| **r).count() > 1 {
+            cx.error_spanned_by(v.ident, "a message has at most one of `stream`, `joins_stream`, `leaves_stream` and `publishes`");
+            continue;
+        }
+        if v.attrs.other && roles.iter().any(|r| *r) {
+            cx.error_spanned_by(
+                v.ident,
+                "the `#[protocol(other)]` variant has no stream role",
+            );
+            continue;
+        }
+        if v.attrs.stream {
+            need(cx, v, "stream", "room", "String");
+            if let Some(f) = need(cx, v, "stream", "offset", "u64")
+                && (f.attrs.flatten
+                    || f.attrs.skip_serializing
+                    || f.attrs.skip_serializing_if.is_some())
+            {
                 cx.error_spanned_by(f.original, "the `offset` of a `#[protocol(stream)]` message must always reach the wire: remove `skip`, `skip_serializing_if` and `flatten`");
             }
-            Some(_) => {}
+        }
+        if v.attrs.joins_stream.is_some() {
+            need(cx, v, "joins_stream", "room", "String");
+            need(
+                cx,
+                v,
+                "joins_stream",
+                "since",
+                "Option<protocol_core::Since>",
+            );
+        }
+        if v.attrs.leaves_stream {
+            need(cx, v, "leaves_stream", "room", "String");
+        }
+        if v.attrs.publishes {
+            need(cx, v, "publishes", "room", "String");
+            if v.attrs.reply.is_none() {
+                cx.error_spanned_by(v.ident, "a `#[protocol(publishes)]` message is a request: its `reply` carries the published message's `offset`");
+            }
         }
     }
 }

@@ -258,9 +258,77 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
             #ident::#vident { offset, .. } => ::core::option::Option::Some(offset),
         });
     }
-    let stream_meta = match &stream_field {
-        Some(field) => quote!(.__with_stream(#field)),
-        None => quote!(),
+    let room_check = |path: TokenStream, extra: Option<TokenStream>, ty: TokenStream| {
+        let binding = extra.as_ref().map(|e| quote!(#e,));
+        let value = extra.unwrap_or_else(|| quote!(()));
+        quote! {
+            const _: fn(&#ident) = |__m| {
+                if let #path { room, #binding .. } = __m {
+                    let _: (&::std::string::String, #ty) = (room, #value);
+                }
+            };
+        }
+    };
+    let announce_ref = |path: &syn::Path| {
+        let enum_path = crate::dispatch::enum_of(path);
+        let variant_name = path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
+        quote! {
+            ::protocol_core::__private::ReplyRef::__new(#variant_name, || {
+                match <#enum_path as ::protocol_core::Protocol>::meta_by_name(#variant_name) {
+                    ::core::option::Option::Some(__m) => __m.wire_name,
+                    ::core::option::Option::None => #variant_name,
+                }
+            })
+        }
+    };
+    let stream_meta = if stream_field.is_some() {
+        out.items.push(room_check(
+            quote!(#ident::#vident),
+            Some(quote!(offset)),
+            quote!(&u64),
+        ));
+        quote!(.__with_stream("offset"))
+    } else if let Some(announce) = &v.attrs.joins_stream {
+        out.items.push(room_check(
+            quote!(#ident::#vident),
+            Some(quote!(since)),
+            quote!(&::core::option::Option<::protocol_core::Since>),
+        ));
+        let enum_path = crate::dispatch::enum_of(announce);
+        // The announcement names the room and its position.
+        out.items.push(quote! {
+            const _: fn(&#enum_path) = |__m| {
+                if let #announce { room, epoch, offset, .. } = __m {
+                    let _: (&::std::string::String, &::std::string::String, &u64) = (room, epoch, offset);
+                }
+            };
+        });
+        let r = announce_ref(announce);
+        quote!(.__with_role(::protocol_core::StreamRole::Join, ::core::option::Option::Some(#r)))
+    } else if v.attrs.leaves_stream {
+        out.items
+            .push(room_check(quote!(#ident::#vident), None, quote!(())));
+        quote!(.__with_role(::protocol_core::StreamRole::Leave, ::core::option::Option::None))
+    } else if v.attrs.publishes {
+        out.items
+            .push(room_check(quote!(#ident::#vident), None, quote!(())));
+        if let Some(reply) = &v.attrs.reply {
+            let enum_path = crate::dispatch::enum_of(reply);
+            out.items.push(quote! {
+                const _: fn(&#enum_path) = |__m| {
+                    if let #reply { offset, .. } = __m {
+                        let _: &u64 = offset;
+                    }
+                };
+            });
+        }
+        quote!(.__with_role(::protocol_core::StreamRole::Publish, ::core::option::Option::None))
+    } else {
+        quote!()
     };
     let meta = |kind: TokenStream, wire: &str| {
         quote! {

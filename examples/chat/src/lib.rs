@@ -96,6 +96,7 @@ pub enum ClientMsg {
     /// (A < B) are open only to A and B (anyone else: `forbidden`); a connection may be in at
     /// most 100 rooms (`too_many_rooms`).
     #[protocol(
+        joins_stream = ServerMsg::Joined,
         pushes(
             ServerMsg::Message = "sender",
             ServerMsg::Joined = "sender",
@@ -114,6 +115,7 @@ pub enum ClientMsg {
     /// its offset.
     #[protocol(
         reply = ServerMsg::Sent,
+        publishes,
         pushes(ServerMsg::Message = "other members"),
         error_codes("not_in_room", "invalid_message")
     )]
@@ -158,6 +160,7 @@ pub enum ClientMsg {
     },
     /// Leave a room; the others get `presence` offline when it was your last connection there.
     #[protocol(
+        leaves_stream,
         pushes(ServerMsg::Presence = "other members"),
         error_codes("not_in_room", "invalid_message")
     )]
