@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use crate::codec::{DecodeError, Frame, decode_frame, encode_frame};
 use crate::error::ErrorReply;
 use crate::protocol::Protocol;
+use crate::resume::{StreamPosition, Tracker};
 
 /// What went wrong on the client side.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +110,7 @@ struct Settings {
     reconnect: Option<Backoff>,
     max_message_size: usize,
     push_capacity: usize,
+    resume: bool,
     #[cfg(feature = "tls")]
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
@@ -127,6 +129,7 @@ pub struct Client<Out, In> {
     pending: Pending<In>,
     next_id: Arc<AtomicU64>,
     request_timeout: Duration,
+    tracker: Option<Arc<Tracker>>,
     marker: std::marker::PhantomData<fn(Out)>,
 }
 
@@ -141,6 +144,7 @@ impl<Out: Protocol, In: Protocol> ClientBuilder<Out, In> {
                 reconnect: None,
                 max_message_size: 16 << 20,
                 push_capacity: 1024,
+                resume: true,
                 #[cfg(feature = "tls")]
                 tls: None,
             },
@@ -209,6 +213,16 @@ impl<Out: Protocol, In: Protocol> ClientBuilder<Out, In> {
         self
     }
 
+    /// Resume room streams after a reconnect (on by default, for protocols that declare a
+    /// `joins_stream` message): the client keeps each joined room's epoch and offset, re-sends
+    /// the app's join with `since` when it reconnects, and hands the app each stream message
+    /// once (a replay's repeats are dropped). [`Client::positions`] says where it stands and
+    /// whether the last resume recovered; the join announcement says so too.
+    pub fn resume(mut self, on: bool) -> Self {
+        self.settings.resume = on;
+        self
+    }
+
     /// Largest message accepted from the server.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.settings.max_message_size = bytes;
@@ -224,13 +238,22 @@ impl<Out: Protocol, In: Protocol> ClientBuilder<Out, In> {
         let pending: Pending<In> = Arc::default();
         let request_timeout = settings.request_timeout;
         let next_id = Arc::new(AtomicU64::new(1));
+        let tracker = if settings.resume {
+            Tracker::new::<Out>().map(Arc::new)
+        } else {
+            None
+        };
         tokio::spawn(drive::<In>(
             ws,
             settings,
-            Arc::clone(&next_id),
-            command_rx,
-            push_tx,
-            Arc::clone(&pending),
+            Channels {
+                next_id: Arc::clone(&next_id),
+                commands: command_rx,
+                pushes: push_tx,
+                pending: Arc::clone(&pending),
+                tracker: tracker.clone(),
+                id_field: Out::ID_FIELD,
+            },
         ));
         Ok(Client {
             commands,
@@ -238,6 +261,7 @@ impl<Out: Protocol, In: Protocol> ClientBuilder<Out, In> {
             pending,
             next_id,
             request_timeout,
+            tracker,
             marker: std::marker::PhantomData,
         })
     }
@@ -295,14 +319,26 @@ fn lock<In>(
     pending.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-async fn drive<In: Protocol>(
-    mut ws: Ws,
-    config: Settings,
+/// What the connection task shares with the [`Client`].
+struct Channels<In> {
     next_id: Arc<AtomicU64>,
-    mut commands: mpsc::Receiver<Command>,
+    commands: mpsc::Receiver<Command>,
     pushes: mpsc::Sender<In>,
     pending: Pending<In>,
-) {
+    tracker: Option<Arc<Tracker>>,
+    /// The correlation id field of the messages sent.
+    id_field: &'static str,
+}
+
+async fn drive<In: Protocol>(mut ws: Ws, config: Settings, channels: Channels<In>) {
+    let Channels {
+        next_id,
+        mut commands,
+        pushes,
+        pending,
+        tracker,
+        id_field,
+    } = channels;
     loop {
         let refresh = config.refresh.as_ref().map(|(period, make)| Refresh {
             period: *period,
@@ -310,7 +346,15 @@ async fn drive<In: Protocol>(
             next_id: &next_id,
             timeout: config.request_timeout,
         });
-        let closed_by_us = run_socket(&mut ws, &mut commands, &pushes, &pending, refresh).await;
+        let closed_by_us = run_socket(
+            &mut ws,
+            &mut commands,
+            &pushes,
+            &pending,
+            refresh,
+            tracker.as_deref(),
+        )
+        .await;
         for (_, tx) in lock(&pending).drain() {
             let _ = tx.send(Err(ClientError::Closed));
         }
@@ -324,7 +368,27 @@ async fn drive<In: Protocol>(
                 return;
             }
             match open(&config).await {
-                Ok(ws) => break ws,
+                Ok(mut ws) => {
+                    // Resume every joined room before anything the app queued meanwhile.
+                    let rejoins = tracker
+                        .as_deref()
+                        .map(|t| t.rejoin_frames(id_field))
+                        .unwrap_or_default();
+                    let mut sent = true;
+                    for frame in rejoins {
+                        if ws
+                            .send(Message::Text(Utf8Bytes::from(frame)))
+                            .await
+                            .is_err()
+                        {
+                            sent = false;
+                            break;
+                        }
+                    }
+                    if sent {
+                        break ws;
+                    }
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "reconnect failed");
                     delay = (delay * 2).min(backoff.max);
@@ -349,6 +413,7 @@ async fn run_socket<In: Protocol>(
     pushes: &mpsc::Sender<In>,
     pending: &Pending<In>,
     refresh: Option<Refresh<'_>>,
+    tracker: Option<&Tracker>,
 ) -> bool {
     let period = refresh
         .as_ref()
@@ -397,7 +462,7 @@ async fn run_socket<In: Protocol>(
                 }
             },
             msg = ws.next() => match msg {
-                Some(Ok(Message::Text(text))) => deliver(text.as_str(), pushes, pending).await,
+                Some(Ok(Message::Text(text))) => deliver(text.as_str(), pushes, pending, tracker).await,
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return false,
                 Some(Ok(_)) => {}
             }
@@ -405,7 +470,12 @@ async fn run_socket<In: Protocol>(
     }
 }
 
-async fn deliver<In: Protocol>(text: &str, pushes: &mpsc::Sender<In>, pending: &Pending<In>) {
+async fn deliver<In: Protocol>(
+    text: &str,
+    pushes: &mpsc::Sender<In>,
+    pending: &Pending<In>,
+    tracker: Option<&Tracker>,
+) {
     let is_error = crate::locate::is_error_frame(text, In::TAG);
     let id = crate::locate::find_u64(text.as_bytes(), In::ID_FIELD);
     if let Some(id) = id {
@@ -420,13 +490,23 @@ async fn deliver<In: Protocol>(text: &str, pushes: &mpsc::Sender<In>, pending: &
                     .map(|Frame { msg, .. }| msg)
                     .map_err(|e| ClientError::Decode(e.error))
             };
+            if let Some(t) = tracker {
+                match &result {
+                    Ok(msg) => {
+                        t.incoming(msg.variant_meta(), text, Some(id));
+                    }
+                    Err(_) => t.forget_request(id),
+                }
+            }
             let _ = tx.send(result);
             return;
         }
     }
     match decode_frame::<In>(text) {
         Ok(Frame { msg, .. }) => {
-            let _ = pushes.send(msg).await;
+            if tracker.is_none_or(|t| t.incoming(msg.variant_meta(), text, None)) {
+                let _ = pushes.send(msg).await;
+            }
         }
         Err(e) => tracing::warn!(error = %e.error, "server sent a message that does not decode"),
     }
@@ -446,6 +526,9 @@ impl<Out: Protocol, In: Protocol> Client<Out, In> {
     /// Send a message (no reply expected).
     pub async fn send(&self, msg: &Out) -> Result<(), ClientError> {
         let text = encode_frame(msg, None).map_err(|e| ClientError::Encode(e.to_string()))?;
+        if let Some(t) = &self.tracker {
+            t.outgoing(msg, None);
+        }
         self.send_text(text).await
     }
 
@@ -462,6 +545,9 @@ impl<Out: Protocol, In: Protocol> Client<Out, In> {
     pub async fn request(&self, msg: &Out) -> Result<In, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let text = encode_frame(msg, Some(id)).map_err(|e| ClientError::Encode(e.to_string()))?;
+        if let Some(t) = &self.tracker {
+            t.outgoing(msg, Some(id));
+        }
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
         if let Err(e) = self.send_text(text).await {
@@ -473,9 +559,22 @@ impl<Out: Protocol, In: Protocol> Client<Out, In> {
             Ok(Err(_)) => Err(ClientError::Closed),
             Err(_) => {
                 lock(&self.pending).remove(&id);
+                if let Some(t) = &self.tracker {
+                    t.forget_request(id);
+                }
                 Err(ClientError::Timeout(self.request_timeout))
             }
         }
+    }
+
+    /// Where the client stands in each room stream it joined (empty when the protocol has no
+    /// streams or resume is off): epoch, the offset up to which it has every message, and
+    /// whether the last resume recovered.
+    pub fn positions(&self) -> Vec<StreamPosition> {
+        self.tracker
+            .as_ref()
+            .map(|t| t.positions())
+            .unwrap_or_default()
     }
 
     /// The next pushed message (not a reply to a pending request); `None` once closed for good.

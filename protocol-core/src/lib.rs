@@ -84,6 +84,7 @@ mod protocol;
 pub mod query;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod resume;
 pub mod schema;
 pub mod server;
 mod stream;
@@ -114,6 +115,7 @@ pub use hub::{
 };
 pub use outbox::{SendError, SlowConsumerPolicy};
 pub use protocol::{Protocol, PushRef, StreamRole, VariantKind, VariantMeta};
+pub use resume::StreamPosition;
 pub use schema::schema_for;
 /// The schemars this crate is built with (1.x): nested types derive `JsonSchema` from it
 /// (`#[derive(protocol_core::schemars::JsonSchema)]` with `#[schemars(crate = "protocol_core::schemars")]`).

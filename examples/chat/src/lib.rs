@@ -727,8 +727,17 @@ pub fn hub() -> Hub<ServerMsg> {
 
 /// The hub with the chat's presence messages, on a broker (Redis: several nodes).
 pub fn hub_with(broker: Arc<dyn protocol_core::Broker>) -> Hub<ServerMsg> {
+    hub_configured(broker, protocol_core::HistoryConfig::default())
+}
+
+/// [`hub_with`], keeping `history` in each room (for resume and `history`).
+pub fn hub_configured(
+    broker: Arc<dyn protocol_core::Broker>,
+    history: protocol_core::HistoryConfig,
+) -> Hub<ServerMsg> {
     Hub::builder()
         .broker(broker)
+        .history(history)
         .authorize_join(authorize_join)
         .max_rooms_per_connection(MAX_ROOMS)
         .presence(|e| {

@@ -38,6 +38,16 @@ struct Args {
     /// Seconds after which the other nodes treat a silent node as dead (its users go offline).
     #[arg(long, default_value_t = 10.0, requires = "redis")]
     dead_node_after: f64,
+    /// Messages each room keeps for resume and `history` (0: none).
+    #[arg(long, default_value_t = 1000)]
+    history_messages: usize,
+    /// How long a room keeps a message, in seconds (0: not at all).
+    #[arg(long, default_value_t = 86_400.0)]
+    history_max_age: f64,
+    /// Bytes all rooms' histories may take in this process (one node without Redis); past it the
+    /// room written to least recently is forgotten.
+    #[arg(long, default_value_t = 256 << 20)]
+    history_memory: usize,
     /// Seconds a client has to finish its HTTP request headers / WebSocket handshake.
     #[arg(long, default_value_t = 5.0)]
     handshake_timeout: f64,
@@ -183,11 +193,29 @@ fn main() -> ExitCode {
                 }
             }
         };
+        let Ok(max_age) = Duration::try_from_secs_f64(args.history_max_age) else {
+            eprintln!("chat-server: --history-max-age is seconds, 0 or more; got {}", args.history_max_age);
+            return ExitCode::FAILURE;
+        };
+        let history = protocol_core::HistoryConfig {
+            max_messages: args.history_messages,
+            max_age,
+            max_memory_bytes: args.history_memory,
+        };
         let (chat, hub) = match &broker {
-            None => (chat_example::Chat::default(), chat_example::hub()),
+            None => (
+                chat_example::Chat::default(),
+                chat_example::hub_configured(
+                    Arc::new(protocol_core::InMemoryBroker::default()),
+                    history,
+                ),
+            ),
             Some(b) => (
                 chat_example::Chat::shared(b, 24 * 3600),
-                chat_example::hub_with(Arc::clone(b) as Arc<dyn protocol_core::Broker>),
+                chat_example::hub_configured(
+                    Arc::clone(b) as Arc<dyn protocol_core::Broker>,
+                    history,
+                ),
             ),
         };
         let chat = match &tokens {

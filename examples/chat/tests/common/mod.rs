@@ -157,3 +157,76 @@ impl Drop for ChatProcess {
         self.kill();
     }
 }
+
+/// A TCP proxy on loopback between clients and one or more servers: each new connection goes
+/// to the next server in turn; [`CutProxy::cut`] drops every connection it carries at once (no
+/// close frame, as when a phone changes networks).
+pub struct CutProxy {
+    addr: std::net::SocketAddr,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+    /// Connections carried so far.
+    pub accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CutProxy {
+    /// A proxy to `target` (`HOST:PORT`).
+    pub async fn start(target: String) -> Self {
+        Self::start_many(vec![target]).await
+    }
+
+    /// A proxy sending each new connection to the next of `targets`.
+    pub async fn start_many(targets: Vec<String>) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (list, count) = (
+            std::sync::Arc::clone(&conns),
+            std::sync::Arc::clone(&accepted),
+        );
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let n = count.fetch_add(1, Ordering::Relaxed);
+                let target = targets[n % targets.len()].clone();
+                let task = tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let _ = inbound.set_nodelay(true);
+                    let _ = outbound.set_nodelay(true);
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+                let mut list = list.lock().unwrap();
+                list.retain(|h: &tokio::task::AbortHandle| !h.is_finished());
+                list.push(task.abort_handle());
+            }
+        });
+        CutProxy {
+            addr,
+            conns,
+            accept,
+            accepted,
+        }
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Drop every connection the proxy carries now.
+    pub fn cut(&self) {
+        for h in self.conns.lock().unwrap().drain(..) {
+            h.abort();
+        }
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
