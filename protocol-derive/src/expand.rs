@@ -3,8 +3,9 @@
 //! structs (so serde's own derive gives field attributes their exact serde meaning) and `match`es.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::LitStr;
+use syn::spanned::Spanned;
 
 use crate::ast::{Container, Field, Style, Variant};
 use crate::attr::SerializeWith;
@@ -253,15 +254,23 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
             .and_then(|f| f.wire_name(v.field_rule)),
         _ => None,
     };
+    // Type errors of the stream fields point at the field's type.
+    let offset_span = match &v.style {
+        Style::Struct(fields) => fields
+            .iter()
+            .find(|f| f.ident.is_some_and(|i| i == "offset"))
+            .map_or(vident.span(), |f| f.ty.span()),
+        _ => vident.span(),
+    };
     if stream_field.is_some() {
-        out.offset_arms.push(quote! {
+        out.offset_arms.push(quote_spanned! {offset_span=>
             #ident::#vident { offset, .. } => ::core::option::Option::Some(offset),
         });
     }
     let room_check = |path: TokenStream, extra: Option<TokenStream>, ty: TokenStream| {
         let binding = extra.as_ref().map(|e| quote!(#e,));
         let value = extra.unwrap_or_else(|| quote!(()));
-        quote! {
+        quote_spanned! {offset_span=>
             const _: fn(&#ident) = |__m| {
                 if let #path { room, #binding .. } = __m {
                     let _: (&::std::string::String, #ty) = (room, #value);
@@ -300,7 +309,7 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
         ));
         let enum_path = crate::dispatch::enum_of(announce);
         // The announcement names the room and its position.
-        out.items.push(quote! {
+        out.items.push(quote_spanned! {announce.span()=>
             const _: fn(&#enum_path) = |__m| {
                 if let #announce { room, epoch, offset, .. } = __m {
                     let _: (&::std::string::String, &::std::string::String, &u64) = (room, epoch, offset);
@@ -318,7 +327,7 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
             .push(room_check(quote!(#ident::#vident), None, quote!(())));
         if let Some(reply) = &v.attrs.reply {
             let enum_path = crate::dispatch::enum_of(reply);
-            out.items.push(quote! {
+            out.items.push(quote_spanned! {reply.span()=>
                 const _: fn(&#enum_path) = |__m| {
                     if let #reply { offset, .. } = __m {
                         let _: &u64 = offset;
