@@ -156,7 +156,7 @@ impl Server {
         crate::net::cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
     }
 
-    fn url(&self, user: &str) -> String {
+    pub(crate) fn url(&self, user: &str) -> String {
         format!("ws://{}/ws?user={user}", self.addr)
     }
 }
@@ -168,10 +168,10 @@ impl Drop for Server {
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
+pub(crate) type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
 
 /// A WebSocket to `url` over a socket with `TCP_NODELAY` (the generator adds no Nagle delay).
-async fn connect(addr: SocketAddr, url: &str) -> std::io::Result<Ws> {
+pub(crate) async fn connect(addr: SocketAddr, url: &str) -> std::io::Result<Ws> {
     let tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
     let (ws, _) = tokio_tungstenite::client_async(url, tcp)
@@ -180,7 +180,7 @@ async fn connect(addr: SocketAddr, url: &str) -> std::io::Result<Ws> {
     Ok(ws)
 }
 
-async fn next_text(ws: &mut Ws, until: Instant) -> Option<String> {
+pub(crate) async fn next_text(ws: &mut Ws, until: Instant) -> Option<String> {
     loop {
         let left = until.checked_duration_since(Instant::now())?;
         match tokio::time::timeout(left, ws.next()).await {

@@ -207,6 +207,7 @@ pub mod attack;
 pub mod chat_load;
 pub mod fanout;
 pub mod net;
+pub mod resume;
 
 /// A broadcast message like the chat's.
 #[derive(Debug, Clone, PartialEq, Protocol)]

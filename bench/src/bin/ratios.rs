@@ -341,6 +341,35 @@ fn pairs_mode() -> std::io::Result<serde_json::Value> {
     Ok(json)
 }
 
+/// Room streams on the shipped chat-server: memory per stored message with 50 rooms of full
+/// history (1,000 messages of 100 bytes each), and replay throughput with 200 clients resuming
+/// from offset 0 at once. `ratios resume`.
+fn resume_mode() -> std::io::Result<serde_json::Value> {
+    use protocol_bench::chat_load::Subject;
+    let server = Subject::Ours.start(16384)?;
+    let r = runtime().block_on(protocol_bench::resume::resume(&server, 50, 1000, 200, 100))?;
+    println!("{}: {r:?}", Subject::Ours.path());
+    if r.replayed != (r.resumers * r.per_room) as u64 || !r.all_recovered {
+        return Err(std::io::Error::other(format!(
+            "the replay was incomplete: {} of {} messages, all recovered: {}",
+            r.replayed,
+            r.resumers * r.per_room,
+            r.all_recovered
+        )));
+    }
+    Ok(serde_json::json!({
+        "bench": "resume",
+        "server": Subject::Ours.path(),
+        "rooms": r.rooms,
+        "history_per_room": r.per_room,
+        "text_bytes": r.text_bytes,
+        "rss_bytes_per_stored_message": r.rss_per_message.round(),
+        "resuming_clients": r.resumers,
+        "replayed": r.replayed,
+        "replay_messages_per_s": r.replay_per_s.round(),
+    }))
+}
+
 const ROOM_USERS: usize = 200;
 const ROOM_SENDERS: usize = 20;
 /// Messages each sender may have awaiting their `sent` reply.
@@ -614,8 +643,9 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             };
         }
-        "idle" | "echo" | "attack" | "fanout" | "room" | "pairs" | "peers" => {
+        "idle" | "echo" | "attack" | "fanout" | "room" | "pairs" | "peers" | "resume" => {
             match match mode.as_str() {
+                "resume" => resume_mode(),
                 "idle" => idle_mode(),
                 "room" => room_mode(),
                 "pairs" => pairs_mode(),
