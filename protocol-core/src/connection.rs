@@ -94,29 +94,7 @@ pub trait FrameHandler: Send + Sync + 'static {
     }
 }
 
-/// How a connection ended: the close code and reason it ended with (sent by the server for a
-/// limit or shutdown, or received from the peer; 1006 when the socket was lost without a close
-/// frame).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Disconnect {
-    /// The close code (1000 normal, 1001 going away / shutdown, 1008 policy, 1009 too big, ...).
-    pub code: u16,
-    /// The close reason.
-    pub reason: String,
-    /// Whether the server closed it (a limit, shutdown, a handler's close), not the peer.
-    pub by_server: bool,
-}
-
-impl Disconnect {
-    fn new(code: u16, reason: &str, by_server: bool) -> Self {
-        Disconnect {
-            code,
-            reason: reason.to_owned(),
-            by_server,
-        }
-    }
-}
+pub use crate::dispatch::Disconnect;
 
 /// Typed protocols as a [`FrameHandler`]: decode (tag first), dispatch through the generated
 /// trait, answer with the reply or the error reply.

@@ -11,6 +11,15 @@ use crate::hub::{ConnEntry, ConnId, Hub, Joined, Target};
 use crate::outbox::SendError;
 use crate::protocol::Protocol;
 
+/// The runtime's context kind: handlers get a [`Context`] (the default of every generated
+/// handler trait: `impl ClientMsgHandler for App` means `impl ClientMsgHandler<Runtime> for App`).
+#[derive(Debug)]
+pub enum Runtime {}
+
+impl crate::dispatch::ContextKind for Runtime {
+    type For<Out: Protocol> = Context<Out>;
+}
+
 /// A handler's view of the connection a message came from.
 ///
 /// `Out` is the protocol of the other direction: everything sent from here is typed.

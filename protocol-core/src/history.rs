@@ -21,31 +21,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+pub use crate::protocol::Since;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::error::{ErrorCode, ErrorReply};
 use crate::hub::{ConnId, LocalDelivery, Target};
-
-/// Where a client left off in a room's stream: the epoch it knew and the last offset it has.
-/// Use it as a field of the join message (`since: Option<Since>`).
-///
-/// ```
-/// use protocol_core::Since;
-///
-/// let since: Since = serde_json::from_str(r#"{"epoch":"e1","offset":41}"#).unwrap();
-/// assert_eq!(since.offset, 41);
-/// assert!(serde_json::from_str::<Since>(r#"{"epoch":"e1","offset":-1}"#).is_err());
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Since {
-    /// The room's epoch, from `joined` (a string that changes whenever the room's history was
-    /// lost).
-    pub epoch: String,
-    /// The offset of the last message received (0: none yet).
-    pub offset: u64,
-}
 
 /// A message's place in its room's stream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -67,26 +67,36 @@
 #[allow(unused_extern_crates)] // lets doctests and unit tests use `::protocol_core` paths
 extern crate self as protocol_core;
 
+#[cfg(feature = "runtime")]
 mod admit;
 #[cfg(feature = "axum")]
 pub mod axum;
+#[cfg(feature = "runtime")]
 pub mod client;
 mod codec;
+#[cfg(feature = "runtime")]
 pub mod connection;
+#[cfg(feature = "runtime")]
 mod context;
 pub mod dispatch;
 mod error;
+#[cfg(feature = "runtime")]
 pub mod history;
+#[cfg(feature = "runtime")]
 pub mod hub;
 mod locate;
+#[cfg(feature = "runtime")]
 mod outbox;
 mod protocol;
 pub mod query;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "runtime")]
 mod resume;
 pub mod schema;
+#[cfg(feature = "runtime")]
 pub mod server;
+#[cfg(feature = "runtime")]
 mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -99,22 +109,32 @@ pub mod token;
 #[path = "private.rs"]
 pub mod __private;
 
+#[cfg(feature = "runtime")]
 pub use admit::{Admission, Identity};
+#[cfg(feature = "runtime")]
 pub use client::{Backoff, Client, ClientBuilder, ClientError};
 pub use codec::{
     DecodeError, DecodeErrorKind, EncodeError, Frame, FrameError, decode, decode_frame,
     decode_slice, encode, encode_frame, encode_to_vec,
 };
-pub use connection::Disconnect;
-pub use context::Context;
-pub use dispatch::{Dispatch, Outcome, dispatch, dispatch_frame, error_frame};
+#[cfg(feature = "runtime")]
+pub use context::{Context, Runtime};
+pub use dispatch::{
+    ContextKind, Disconnect, Dispatch, Outcome, dispatch_frame_with, dispatch_with, error_frame,
+};
+#[cfg(feature = "runtime")]
+pub use dispatch::{dispatch, dispatch_frame};
 pub use error::{ErrorCode, ErrorReply, UnknownPolicy};
-pub use history::{HistoryConfig, Position, Since, StreamError, StreamJoin};
+#[cfg(feature = "runtime")]
+pub use history::{HistoryConfig, Position, StreamError, StreamJoin};
+#[cfg(feature = "runtime")]
 pub use hub::{
     Broker, ConnId, Hub, HubBuilder, InMemoryBroker, Inbox, Joined, PresenceEvent, Target,
 };
+#[cfg(feature = "runtime")]
 pub use outbox::{SendError, SlowConsumerPolicy};
-pub use protocol::{Protocol, PushRef, StreamRole, VariantKind, VariantMeta};
+pub use protocol::{Protocol, PushRef, Since, StreamRole, VariantKind, VariantMeta};
+#[cfg(feature = "runtime")]
 pub use resume::StreamPosition;
 pub use schema::schema_for;
 /// The schemars this crate is built with (1.x): nested types derive `JsonSchema` from it
@@ -125,13 +145,16 @@ pub use schemars;
 /// `#[derive(protocol_core::serde::Serialize, protocol_core::serde::Deserialize)]` with
 /// `#[serde(crate = "protocol_core::serde")]`, so an app needs no version of its own.
 pub use serde;
+#[cfg(feature = "runtime")]
 pub use server::{
     Limits, Rejection, Server, ServerBuilder, ShutdownHandle, TypedServerBuilder, WsServer,
 };
+#[cfg(feature = "runtime")]
 pub use stream::ServerStream;
 #[cfg(feature = "jwt")]
 pub use token::TokenAuth;
 /// The WebSocket implementation underneath (for frame-level handlers).
+#[cfg(feature = "runtime")]
 pub use tokio_tungstenite::tungstenite;
 
 /// Derive [`Protocol`] (plus `Serialize`, `Deserialize` and `JsonSchema`) for a message enum.

@@ -76,6 +76,7 @@ fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
 
 /// Whether a frame is an error reply (`"error"` under the tag), wherever the tag stands: what
 /// the client and the test kit use to tell error replies from messages.
+#[cfg_attr(not(feature = "runtime"), allow(dead_code))]
 pub(crate) fn is_error_frame(text: &str, tag: &str) -> bool {
     match locate(text.as_bytes(), tag) {
         Located::First => {

@@ -12,6 +12,7 @@ use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer, StringDes
 use serde::de::{self, DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+pub use crate::dispatch::DefaultContextKind;
 use crate::protocol::Protocol;
 pub use crate::protocol::{PushRef, ReplyRef};
 

@@ -1,7 +1,7 @@
 //! The [`Protocol`] trait: what `#[derive(Protocol)]` implements for a message enum.
 
-use serde::Serialize;
 use serde::de::{DeserializeOwned, MapAccess};
+use serde::{Deserialize, Serialize};
 
 /// The shape of one variant on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,7 +330,7 @@ pub trait Protocol:
     }
 
     /// Whether this message is a stream message (`#[protocol(stream)]`): published into a room
-    /// with [`Context::publish`](crate::Context::publish) it is stored and numbered.
+    /// with `Context::publish` it is stored and numbered.
     fn is_stream(&self) -> bool {
         self.variant_meta().is_stream()
     }
@@ -352,4 +352,24 @@ pub trait Protocol:
 
     #[doc(hidden)]
     fn __other(tag: String, raw: serde_json::Value) -> Option<Self>;
+}
+
+/// Where a client left off in a room's stream: the epoch it knew and the last offset it has.
+/// Use it as a field of the join message (`since: Option<Since>`).
+///
+/// ```
+/// use protocol_core::Since;
+///
+/// let since: Since = serde_json::from_str(r#"{"epoch":"e1","offset":41}"#).unwrap();
+/// assert_eq!(since.offset, 41);
+/// assert!(serde_json::from_str::<Since>(r#"{"epoch":"e1","offset":-1}"#).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Since {
+    /// The room's epoch, from `joined` (a string that changes whenever the room's history was
+    /// lost).
+    pub epoch: String,
+    /// The offset of the last message received (0: none yet).
+    pub offset: u64,
 }
