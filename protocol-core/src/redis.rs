@@ -1392,6 +1392,16 @@ mod tests {
                 version: 12,
             },
             Target::All,
+            Target::Stream {
+                room: Arc::from("r:1"),
+                except: Some(crate::hub::ConnId(42)),
+                offset: 1 << 40,
+            },
+            Target::Stream {
+                room: Arc::from(""),
+                except: None,
+                offset: 1,
+            },
         ];
         for (i, target) in targets.into_iter().enumerate() {
             let frame = r#"{"type":"x","t":"ünï"}"#;
@@ -1411,13 +1421,40 @@ mod tests {
     }
 
     #[test]
+    fn fences_are_told_apart_from_publications() {
+        let fence = encode_fence(7, 99);
+        assert_eq!(decode_fence(&fence), Some((7, 99)));
+        assert!(decode_publication(&fence).is_none());
+        let publication = encode_publication(7, 99, &Target::All, b"{}").unwrap();
+        assert_eq!(decode_fence(&publication), None);
+        assert_eq!(decode_fence(&fence[..KIND_AT]), None);
+    }
+
+    #[test]
+    fn stream_keys_live_as_long_as_the_history() {
+        let config = |ms| HistoryConfig {
+            max_age: Duration::from_millis(ms),
+            ..HistoryConfig::default()
+        };
+        assert_eq!(stream_ttl_ms(&config(1500)), 1500);
+        assert_eq!(stream_ttl_ms(&config(0)), 24 * 60 * 60 * 1000);
+        let tiny = HistoryConfig {
+            max_age: Duration::from_micros(10),
+            ..HistoryConfig::default()
+        };
+        assert_eq!(stream_ttl_ms(&tiny), 1);
+        assert_eq!(lua_int(usize::MAX), 1 << 53);
+        assert_eq!(lua_int(1000u64), 1000);
+    }
+
+    #[test]
     fn malformed_publications_are_refused() {
         let good = encode_publication(1, 2, &Target::All, b"{}").unwrap();
         for cut in 0..good.len() - 2 {
             assert!(decode_publication(&good[..cut]).is_none(), "cut at {cut}");
         }
         let mut bad_kind = good.clone();
-        bad_kind[18] = 9;
+        bad_kind[KIND_AT] = 9;
         assert!(decode_publication(&bad_kind).is_none());
         let mut bad_utf8 = good;
         bad_utf8.push(0xff);

@@ -748,3 +748,67 @@ async fn a_full_history_replays_in_order_on_redis() {
         back.replayed as f64 / took.as_secs_f64()
     );
 }
+
+/// Messages from `inbox` for `time` (bounded by it).
+async fn receive_for(inbox: &mut Inbox<Out>, time: Duration) -> Vec<Out> {
+    let deadline = Instant::now() + time;
+    let mut got = Vec::new();
+    while Instant::now() < deadline {
+        match inbox.try_recv() {
+            Some(m) => got.push(m),
+            None => tokio::time::sleep(Duration::from_millis(2)).await,
+        }
+    }
+    got.extend(inbox.drain());
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_reconnecting_to_the_other_node_each_time_misses_nothing_while_messages_flow() {
+    const TOTAL: u64 = 300;
+    let redis = redis();
+    let history = HistoryConfig::default();
+    let a = hub_on(broker(&redis).await, history.clone());
+    let b = hub_on(broker(&redis).await, history);
+    let (w, _w_in) = a.attach("w");
+    let start = join(&w, "flow", None).await;
+    let writer = tokio::spawn(async move {
+        for i in 1..=TOTAL {
+            w.publish("flow", said("flow", "w", &i.to_string()))
+                .await
+                .unwrap();
+            if i % 5 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    });
+    let mut have: Vec<u64> = Vec::new();
+    let mut cycles = 0u64;
+    let deadline = Instant::now() + WAIT;
+    while (have.len() as u64) < TOTAL && Instant::now() < deadline && cycles < 2000 {
+        cycles += 1;
+        // Publishing node and the other one in turn.
+        let hub = if cycles % 2 == 0 { &a } else { &b };
+        let (r, mut inbox) = hub.attach("reader");
+        let since = Since {
+            epoch: start.epoch.to_string(),
+            offset: have.last().copied().unwrap_or(0),
+        };
+        let j = join(&r, "flow", Some(&since)).await;
+        assert_eq!(j.recovered, Some(true), "cycle {cycles}");
+        let got = receive_for(&mut inbox, Duration::from_millis(5 + cycles % 20)).await;
+        for offset in offsets(&got) {
+            assert_eq!(
+                offset,
+                have.len() as u64 + 1,
+                "cycle {cycles}: no gap, no duplicate (replay, then live)"
+            );
+            have.push(offset);
+        }
+        inbox.disconnect().await;
+    }
+    writer.await.unwrap();
+    assert_eq!(have, (1..=TOTAL).collect::<Vec<_>>());
+    assert!(cycles > 2, "the reader reconnected while messages flowed");
+    eprintln!("{TOTAL} messages received across {cycles} connections on alternating nodes");
+}
