@@ -537,6 +537,9 @@ const KIND_STREAM: u8 = 5;
 /// receives it, every message appended before the read has been delivered there.
 const KIND_FENCE: u8 = 6;
 const MAGIC: &[u8; 2] = b"P1";
+/// The sequence number of the append script's publications: they are ordered by their offset,
+/// not by a node's sequence (which starts at 1), and the origin node delivers them too.
+const STREAM_SEQ: u64 = 0;
 /// Bytes before the kind: magic, node, sequence.
 const KIND_AT: usize = 2 + 8 + 8;
 
@@ -843,9 +846,11 @@ impl Shared {
             );
             return;
         };
-        if let Target::Stream { except, .. } = &mut p.target {
-            // Stream messages are delivered in the order Redis gave them offsets, on the
-            // origin node too (it did not deliver its own); they carry no sequence number.
+        if p.seq == STREAM_SEQ
+            && let Target::Stream { except, .. } = &mut p.target
+        {
+            // Appended stream messages are delivered in the order Redis gave them offsets, on
+            // the origin node too (it did not deliver its own); they carry no sequence number.
             if p.node != self.node_num {
                 // Connection ids are the origin node's.
                 *except = None;
@@ -1085,13 +1090,14 @@ impl Shared {
     async fn append_stream(&self, append: Append<'_>) -> Result<Position, StreamError> {
         let config = append.config;
         let except = append.except.map(|c| c.0.to_string()).unwrap_or_default();
-        let (head, tail) = publication_parts(self.node_num, 0, KIND_STREAM, append.room, &except)
-            .ok_or_else(|| {
-            StreamError::Unavailable(format!(
-                "the room name is too long for a publication ({} bytes)",
-                append.room.len()
-            ))
-        })?;
+        let (head, tail) =
+            publication_parts(self.node_num, STREAM_SEQ, KIND_STREAM, append.room, &except)
+                .ok_or_else(|| {
+                    StreamError::Unavailable(format!(
+                        "the room name is too long for a publication ({} bytes)",
+                        append.room.len()
+                    ))
+                })?;
         let [meta, stream] = self.stream_keys(append.room);
         let mut script = self.scripts.append.prepare_invoke();
         script
