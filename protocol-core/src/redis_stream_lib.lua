@@ -37,22 +37,33 @@ local function open(meta, stream, candidate, ttl_ms)
   return candidate, 0
 end
 
--- Remove the entries at least max_age_us old, oldest first: each pass looks at 64 entries and
--- removes them or stops at the first fresh one, so it ends within the stream's length.
+-- Remove the entries at least max_age_us old, oldest first. The usual case reads one entry
+-- (the oldest, still fresh); otherwise each pass looks at up to 64 entries and removes them or
+-- stops at the first fresh one, so it ends within the stream's length.
 local function expire(stream, now, max_age_us)
   local cutoff = now - max_age_us
+  local count = 1
   while true do
-    local batch = redis.call('XRANGE', stream, '-', '+', 'COUNT', 64)
+    local batch = redis.call('XRANGE', stream, '-', '+', 'COUNT', count)
     if #batch == 0 then
       return
     end
+    local fresh = nil
     for _, e in ipairs(batch) do
       if tonumber(e[2][2]) > cutoff then
-        redis.call('XTRIM', stream, 'MINID', e[1])
-        return
+        fresh = e[1]
+        break
       end
     end
+    if fresh == batch[1][1] then
+      return
+    end
+    if fresh then
+      redis.call('XTRIM', stream, 'MINID', fresh)
+      return
+    end
     redis.call('XTRIM', stream, 'MINID', num(offset_of(batch[#batch][1]) + 1) .. '-0')
+    count = 64
   end
 end
 
