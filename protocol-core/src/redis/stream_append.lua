@@ -1,4 +1,4 @@
--- Append one message to a room's stream and publish it, atomically (see redis_stream_lib.lua
+-- Append one message to a room's stream and publish it, atomically (see stream_lib.lua
 -- for the keys).
 -- ARGV[1] epoch candidate (used when the stream is new), ARGV[2] max_messages (0: keep none),
 -- ARGV[3] max_age in microseconds (0: keep none), ARGV[4] expiry of the keys in ms,

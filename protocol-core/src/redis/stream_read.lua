@@ -1,4 +1,4 @@
--- Read a room's stored messages (see redis_stream_lib.lua for the keys), then publish this
+-- Read a room's stored messages (see stream_lib.lua for the keys), then publish this
 -- node's fence: once the node receives it, it has delivered every message appended before
 -- this read.
 -- ARGV[1] epoch candidate (used when the stream is new), ARGV[2] expiry of a new meta in ms,
@@ -31,7 +31,9 @@ if limit > 0 then
   if ARGV[5] == 'after' then
     local from = math.max(n + 1, first)
     if from <= last then
-      for _, e in ipairs(redis.call('XRANGE', stream, num(from) .. '-0', num(last) .. '-0', 'COUNT', limit)) do
+      local got = redis.call('XRANGE', stream, num(from) .. '-0', num(last) .. '-0',
+        'COUNT', limit)
+      for _, e in ipairs(got) do
         table.insert(entries, {offset_of(e[1]), e[2][4]})
       end
     end
@@ -41,7 +43,8 @@ if limit > 0 then
       upto = n - 1
     end
     if upto >= first then
-      local got = redis.call('XREVRANGE', stream, num(upto) .. '-0', num(first) .. '-0', 'COUNT', limit)
+      local got = redis.call('XREVRANGE', stream, num(upto) .. '-0', num(first) .. '-0',
+        'COUNT', limit)
       for i = #got, 1, -1 do
         table.insert(entries, {offset_of(got[i][1]), got[i][2][4]})
       end

@@ -1,4 +1,4 @@
--- Shared by redis_stream_append.lua and redis_stream_read.lua (prepended to each).
+-- Shared by stream_append.lua and stream_read.lua (prepended to each).
 --
 -- A room's stream is two keys:
 --   KEYS[1] = {prefix}:smeta:{room}   hash: epoch (16 hex digits), last (the latest offset)
