@@ -729,6 +729,81 @@ async fn with_redis_down_streams_fail_with_unavailable_in_bounded_time() {
     }
 }
 
+/// Sends SIGCONT to a stopped process when dropped (a failing test leaves no frozen server).
+struct Frozen(String);
+
+impl Frozen {
+    fn stop(pid: &str) -> Frozen {
+        let ok = std::process::Command::new("kill")
+            .args(["-STOP", pid])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -STOP {pid}");
+        Frozen(pid.to_owned())
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.0])
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_redis_is_unavailable_after_the_response_timeout_and_then_recovers() {
+    let redis = redis();
+    let hub = hub_on(broker(&redis).await, HistoryConfig::default());
+    let (w, _w_in) = hub.attach("w");
+    let start = join(&w, "r", None).await;
+    w.publish("r", said("r", "w", "before")).await.unwrap();
+    let info = redis.command("INFO server").unwrap();
+    let pid = info
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .expect("INFO server has process_id")
+        .trim()
+        .to_owned();
+
+    let frozen = Frozen::stop(&pid);
+    // Redis accepts nothing and answers nothing: the response timeout (2 s) ends each call.
+    let published = tokio::time::timeout(WAIT, w.publish("r", said("r", "w", "hung")))
+        .await
+        .expect("publish ends");
+    assert!(
+        matches!(&published, Err(StreamError::Unavailable(_))),
+        "{published:?}"
+    );
+    let page = tokio::time::timeout(WAIT, hub.history("r", None, 10))
+        .await
+        .expect("history ends");
+    assert!(
+        matches!(&page, Err(StreamError::Unavailable(_))),
+        "{page:?}"
+    );
+    drop(frozen);
+
+    // Back: same epoch (Redis kept its data). The timed-out append may have run once Redis
+    // woke up (a timeout does not say it did not): the offsets stay dense either way.
+    let deadline = Instant::now() + WAIT;
+    let after = loop {
+        match w.publish("r", said("r", "w", "after")).await {
+            Ok(p) => break p,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "no recovery: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(after.epoch, start.epoch);
+    let page = hub.history("r", None, 100).await.unwrap();
+    let stored: Vec<u64> = page.messages.iter().map(|m| m.0).collect();
+    assert_eq!(stored, (1..=after.offset).collect::<Vec<_>>());
+    assert!((2..=3).contains(&after.offset), "{stored:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_history_replays_in_order_on_redis() {
     let redis = redis();
