@@ -75,7 +75,8 @@ impl Shared {
         } else {
             tracing::warn!(room, error = %e, "Redis refused the room stream's {what}");
         }
-        StreamError::Unavailable(format!("Redis ({}): {e}", self.config.url))
+        // Not the URL: it may hold a password, and the reason may reach a client's error reply.
+        StreamError::Unavailable(format!("Redis did not answer the {what}: {e}"))
     }
 
     pub(super) async fn append_stream(&self, append: Append<'_>) -> Result<Position, StreamError> {
