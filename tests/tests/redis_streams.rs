@@ -240,6 +240,13 @@ async fn offsets_are_dense_and_in_order_on_every_member_when_two_nodes_publish_a
             })
             .collect::<Vec<_>>()
     };
+    // The append script loaded (in another room), then counted: one script call and one
+    // publication per message, whatever the number of members and nodes.
+    pa.publish("warm-up", said("warm-up", "pa", "x"))
+        .await
+        .unwrap();
+    let calls = |command: &str| redis.command_calls(command).unwrap();
+    let (evalsha_before, publish_before) = (calls("evalsha"), calls("publish"));
     let tasks_a = spawn_all(&pa, "a");
     let tasks_b = spawn_all(&pb, "b");
     let mut by_a = BTreeSet::new();
@@ -252,6 +259,8 @@ async fn offsets_are_dense_and_in_order_on_every_member_when_two_nodes_publish_a
     }
     let all: BTreeSet<u64> = by_a.union(&by_b).copied().collect();
     assert_eq!(all, (1..=2 * EACH).collect(), "each offset exactly once");
+    assert_eq!(calls("evalsha") - evalsha_before, 2 * EACH);
+    assert_eq!(calls("publish") - publish_before, 2 * EACH);
 
     let everything: Vec<u64> = (1..=2 * EACH).collect();
     for (name, inbox) in [("wa", &mut wa_in), ("wb", &mut wb_in)] {
