@@ -844,6 +844,31 @@ async fn a_full_history_replays_in_order_on_redis() {
         took,
         back.replayed as f64 / took.as_secs_f64()
     );
+    // What the full history costs in Redis, measured there (the stream key; the meta is a
+    // small hash).
+    let integer = |reply: String| -> u64 {
+        reply
+            .trim()
+            .trim_start_matches(':')
+            .parse()
+            .unwrap_or_else(|_| panic!("an integer reply: {reply:?}"))
+    };
+    let bytes = integer(
+        redis
+            .command("MEMORY USAGE streams-test:stream:full SAMPLES 0")
+            .unwrap(),
+    );
+    let frame_bytes =
+        r#"{"type":"said","room":"full","offset":1000,"from":"w","text":""}"#.len() + text.len();
+    assert!(
+        bytes as usize >= history.max_messages * text.len(),
+        "{bytes} bytes"
+    );
+    eprintln!(
+        "a full history in Redis: {bytes} bytes for {} messages of about {frame_bytes} bytes, {} bytes a message",
+        history.max_messages,
+        bytes as usize / history.max_messages
+    );
 }
 
 /// Messages from `inbox` for `time` (bounded by it).
