@@ -841,14 +841,16 @@ impl Shared {
             );
             return;
         };
-        if p.seq == STREAM_SEQ
+        if p.node != self.node_num
             && let Target::Stream { except, .. } = &mut p.target
         {
+            // Connection ids are the origin node's.
+            *except = None;
+        }
+        if p.seq == STREAM_SEQ && matches!(p.target, Target::Stream { .. }) {
             // Appended stream messages are delivered in the order Redis gave them offsets, on
             // the origin node too (it did not deliver its own); they carry no sequence number.
             if p.node != self.node_num {
-                // Connection ids are the origin node's.
-                *except = None;
                 self.counters.received.fetch_add(1, Ordering::Relaxed);
             }
             if let Some(local) = self.local() {
