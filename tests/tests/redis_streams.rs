@@ -1,7 +1,11 @@
 //! Room streams on Redis (`RedisBroker::append` / `read`) against a real `redis-server` started
 //! on a free loopback port: resume on another node, dense offsets under concurrent publishing
-//! on two nodes, history pages equal to the in-memory store's, the history limits, a Redis
-//! restart (new epoch) and Redis down (errors, no hang). Every wait is bounded.
+//! on two nodes (one script call and one publication per message, counted by Redis), a reader
+//! reconnecting to alternating nodes while messages flow, history pages and resumes equal to the
+//! in-memory store's, the history limits (count with `MAXLEN ~`, nothing kept, age, expiry), a
+//! Redis restart and `FLUSHALL` (new epoch), a hung Redis and Redis down (errors, no hang), and
+//! the replay rate and memory of a full history. Connections are the hub's in-process ones
+//! (`Hub::attach`), whose inboxes are polled: every wait is bounded in time.
 
 #![allow(missing_docs)]
 
