@@ -743,25 +743,26 @@ async fn with_redis_down_streams_fail_with_unavailable_in_bounded_time() {
 }
 
 /// Sends SIGCONT to a stopped process when dropped (a failing test leaves no frozen server).
-struct Frozen(String);
+/// Signals go through `sh`'s own `kill` (no procps needed).
+struct Frozen(u32);
+
+fn signal(pid: u32, signal: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("kill -{signal} {pid}")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
 
 impl Frozen {
-    fn stop(pid: &str) -> Frozen {
-        let ok = std::process::Command::new("kill")
-            .args(["-STOP", pid])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill -STOP {pid}");
-        Frozen(pid.to_owned())
+    fn stop(pid: u32) -> Frozen {
+        assert!(signal(pid, "STOP"), "kill -STOP {pid}");
+        Frozen(pid)
     }
 }
 
 impl Drop for Frozen {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-CONT", &self.0])
-            .status();
+        signal(self.0, "CONT");
     }
 }
 
@@ -776,11 +777,10 @@ async fn a_hung_redis_is_unavailable_after_the_response_timeout_and_then_recover
     let pid = info
         .lines()
         .find_map(|l| l.strip_prefix("process_id:"))
-        .expect("INFO server has process_id")
-        .trim()
-        .to_owned();
+        .and_then(|pid| pid.trim().parse().ok())
+        .expect("INFO server has process_id");
 
-    let frozen = Frozen::stop(&pid);
+    let frozen = Frozen::stop(pid);
     // Redis accepts nothing and answers nothing: the response timeout (2 s) ends each call.
     let published = tokio::time::timeout(WAIT, w.publish("r", said("r", "w", "hung")))
         .await
