@@ -25,6 +25,36 @@
 //!   logged once per outage). On reconnect the node writes its memberships back, so a Redis
 //!   restart or a spell of being presumed dead heals itself.
 //!
+//! - **Room streams.** [`Context::publish`](crate::Context::publish) runs one Lua script
+//!   (`redis/stream_append.lua`, one round trip, nothing per recipient): it takes the room's
+//!   meta (creating it with a new random epoch when Redis has none), increments the dense
+//!   offset, assembles the frame around it, `XADD`s it with the id `{offset}-0` and
+//!   `MAXLEN ~ max_messages`, removes entries older than `max_age`, sets the keys' expiry to
+//!   `max_age` and `PUBLISH`es the message, all atomically. Every node, the sending one
+//!   included, delivers a stream message when its publication arrives on the subscription, so
+//!   each node delivers a room's messages in offset order; the sender's own connection is left
+//!   out on the sending node. A consequence: the sender's reply (with its offset) can reach it
+//!   before an earlier offset published on another node does; clients resume from the highest
+//!   *contiguous* offset they have. A history read or a resume (`redis/stream_read.lua`) reads
+//!   the epoch, the bounds and the entries in one script and then publishes a fence for this
+//!   node: the read returns once the fence is back, so messages appended before the read have
+//!   been delivered here (and the hub drops them from a joiner's live frames). A client may
+//!   leave one node and resume on another. Keys, for a room `R`:
+//!   - `{prefix}:smeta:R`: hash `epoch` (16 hex digits), `last` (the latest offset);
+//!   - `{prefix}:stream:R`: stream of entries `{offset}-0` with fields `t` (Redis time in µs
+//!     when appended) and `f` (the frame).
+//!
+//!   Both expire `max_age` after the last append (a day when `max_age` is 0); with
+//!   `max_messages` or `max_age` 0 nothing is stored but offsets still count. When Redis loses
+//!   them (key expired, restart without persistence, `FLUSHALL`), the next use starts a new
+//!   epoch from offset 1, so clients are told `recovered: false`. `MAXLEN ~` may leave a few
+//!   more entries than `max_messages`; reads do not return them, so the history is the same as
+//!   in memory. With Redis unreachable, publishing and reading fail with
+//!   [`StreamError::Unavailable`] within the connection's timeouts; while only the
+//!   subscription is down, stream messages are stored but not delivered live (on this node
+//!   either) and a read waits at most `response_timeout` for its fence
+//!   ([`RedisStats::fences_late`]).
+//!
 //! One Redis instance (not Redis Cluster: the scripts compute their keys).
 //!
 //! ```no_run
@@ -55,11 +85,14 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{AsyncCommands, Script};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
-use tokio::sync::{RwLock, mpsc};
+use tokio::sync::{RwLock, mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 
-use crate::hub::{Broker, Joined, LocalDelivery, Target};
+use crate::history::{Append, HistoryConfig, Position, ReadRange, StreamError, StreamSlice};
+use crate::hub::{Broker, ConnId, Joined, LocalDelivery, Target};
+
+mod stream;
 
 /// The Redis client crate, for apps that keep their own state in the same Redis
 /// (see [`RedisBroker::connection`]).
@@ -150,6 +183,13 @@ pub struct RedisStats {
     pub dead_nodes_cleaned: u64,
     /// Times this node's memberships were written back (after reconnects).
     pub resyncs: u64,
+    /// Stream messages appended (stored and published by Redis).
+    pub appended: u64,
+    /// Stream appends and reads that failed (Redis unreachable, or refused the script).
+    pub stream_failed: u64,
+    /// Stream reads whose fence did not come back on the subscription within
+    /// `response_timeout` (the subscription was down): the joiner may get a message twice.
+    pub fences_late: u64,
 }
 
 #[derive(Default)]
@@ -162,6 +202,9 @@ struct Counters {
     malformed: AtomicU64,
     dead_nodes_cleaned: AtomicU64,
     resyncs: AtomicU64,
+    appended: AtomicU64,
+    stream_failed: AtomicU64,
+    fences_late: AtomicU64,
 }
 
 /// A [`Broker`] for several nodes sharing rooms through Redis pub/sub. See the
@@ -216,12 +259,17 @@ struct Shared {
     run_id: Mutex<Option<String>>,
     counters: Counters,
     scripts: Scripts,
+    /// Stream reads waiting for their fence to come back on the subscription, by token.
+    fences: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    fence_seq: AtomicU64,
 }
 
 struct Scripts {
     join: Script,
     leave: Script,
     reap: Script,
+    append: Script,
+    read: Script,
 }
 
 /// A `(room, identity)` entry in a node's set: the room's length first, so any room name works.
@@ -296,10 +344,13 @@ return gone
 impl Scripts {
     fn new() -> Self {
         let script = |body: &str| Script::new(&format!("{ENTRY_LUA}{body}"));
+        let stream = |body: &str| Script::new(&format!("{}{body}", stream::LIB_LUA));
         Scripts {
             join: script(JOIN_LUA),
             leave: script(LEAVE_LUA),
             reap: script(REAP_LUA),
+            append: stream(stream::APPEND_LUA),
+            read: stream(stream::READ_LUA),
         }
     }
 }
@@ -367,6 +418,8 @@ impl RedisBroker {
             run_id: Mutex::new(None),
             counters: Counters::default(),
             scripts: Scripts::new(),
+            fences: Mutex::new(HashMap::new()),
+            fence_seq: AtomicU64::new(0),
             config,
         });
         let first_run_id = shared.server_run_id().await.map_err(err)?;
@@ -406,6 +459,9 @@ impl RedisBroker {
             malformed: get(&c.malformed),
             dead_nodes_cleaned: get(&c.dead_nodes_cleaned),
             resyncs: get(&c.resyncs),
+            appended: get(&c.appended),
+            stream_failed: get(&c.stream_failed),
+            fences_late: get(&c.fences_late),
         }
     }
 
@@ -472,11 +528,22 @@ const KIND_ROOM: u8 = 2;
 const KIND_ROOM_EXCEPT_IDENTITY: u8 = 3;
 const KIND_ALL: u8 = 4;
 const KIND_STREAM: u8 = 5;
+/// A stream read's marker, published by the read script after the read: once its node
+/// receives it, every message appended before the read has been delivered there.
+const KIND_FENCE: u8 = 6;
 const MAGIC: &[u8; 2] = b"P1";
+/// The sequence number of the append script's publications: they are ordered by their offset,
+/// not by a node's sequence (which starts at 1), and the origin node delivers them too.
+const STREAM_SEQ: u64 = 0;
+/// Bytes before the kind: magic, node, sequence.
+const KIND_AT: usize = 2 + 8 + 8;
 
 /// `P1`, origin node (u64 LE), sequence (u64 LE), kind (u8), membership version (u64 LE),
 /// two length-prefixed (u32 LE) strings (room or identity, identity or empty), then the frame.
+/// A stream message has the offset in the version's place and the connection left out (on
+/// the origin node) in decimal as the second string, or an empty one.
 fn encode_publication(node: u64, seq: u64, target: &Target, frame: &[u8]) -> Option<Vec<u8>> {
+    let except;
     let (kind, a, b, version): (u8, &str, &str, u64) = match target {
         Target::Conn(_) => return None,
         Target::Identity(identity) => (KIND_IDENTITY, identity, "", 0),
@@ -487,21 +554,60 @@ fn encode_publication(node: u64, seq: u64, target: &Target, frame: &[u8]) -> Opt
             version,
         } => (KIND_ROOM_EXCEPT_IDENTITY, room, identity, *version),
         Target::All => (KIND_ALL, "", "", 0),
-        // The membership version's place carries the offset.
-        Target::Stream { room, offset, .. } => (KIND_STREAM, room, "", *offset),
+        Target::Stream {
+            room,
+            except: left_out,
+            offset,
+        } => {
+            except = left_out.map(|c| c.0.to_string()).unwrap_or_default();
+            (KIND_STREAM, room, except.as_str(), *offset)
+        }
     };
-    let mut out = Vec::with_capacity(2 + 16 + 1 + 8 + 8 + a.len() + b.len() + frame.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&node.to_le_bytes());
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.push(kind);
+    let (head, tail) = publication_parts(node, seq, kind, a, b)?;
+    let mut out = Vec::with_capacity(head.len() + 8 + tail.len() + frame.len());
+    out.extend_from_slice(&head);
     out.extend_from_slice(&version.to_le_bytes());
-    for s in [a, b] {
-        out.extend_from_slice(&u32::try_from(s.len()).ok()?.to_le_bytes());
-        out.extend_from_slice(s.as_bytes());
-    }
+    out.extend_from_slice(&tail);
     out.extend_from_slice(frame);
     Some(out)
+}
+
+/// A publication without its version and frame: what comes before the version (magic, node,
+/// sequence, kind) and what comes between it and the frame (the two strings). The append
+/// script puts them around the offset it assigns.
+fn publication_parts(
+    node: u64,
+    seq: u64,
+    kind: u8,
+    a: &str,
+    b: &str,
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut head = Vec::with_capacity(KIND_AT + 1);
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&node.to_le_bytes());
+    head.extend_from_slice(&seq.to_le_bytes());
+    head.push(kind);
+    let mut tail = Vec::with_capacity(8 + a.len() + b.len());
+    for s in [a, b] {
+        tail.extend_from_slice(&u32::try_from(s.len()).ok()?.to_le_bytes());
+        tail.extend_from_slice(s.as_bytes());
+    }
+    Some((head, tail))
+}
+
+/// A fence of `node` with `token` (in the sequence's place).
+fn encode_fence(node: u64, token: u64) -> Vec<u8> {
+    let (head, tail) = publication_parts(node, token, KIND_FENCE, "", "").unwrap_or_default();
+    [head.as_slice(), &0u64.to_le_bytes(), &tail].concat()
+}
+
+/// `(node, token)` when the payload is a fence.
+fn decode_fence(payload: &[u8]) -> Option<(u64, u64)> {
+    let rest = payload.strip_prefix(MAGIC)?;
+    let (node, rest) = rest.split_first_chunk::<8>()?;
+    let (token, rest) = rest.split_first_chunk::<8>()?;
+    (rest.first() == Some(&KIND_FENCE))
+        .then(|| (u64::from_le_bytes(*node), u64::from_le_bytes(*token)))
 }
 
 /// A publication read back.
@@ -542,7 +648,11 @@ fn decode_publication(payload: &[u8]) -> Option<Publication> {
         KIND_ALL => Target::All,
         KIND_STREAM => Target::Stream {
             room: Arc::from(a),
-            except: None,
+            except: if b.is_empty() {
+                None
+            } else {
+                Some(ConnId(b.parse().ok()?))
+            },
             offset: u64::from_le_bytes(*version),
         },
         _ => return None,
@@ -715,7 +825,15 @@ impl Shared {
     }
 
     fn receive(&self, payload: &[u8], last_seq: &mut HashMap<u64, u64>) {
-        let Some(p) = decode_publication(payload) else {
+        if let Some((node, token)) = decode_fence(payload) {
+            if node == self.node_num
+                && let Some(waiting) = lock(&self.fences).remove(&token)
+            {
+                let _ = waiting.send(());
+            }
+            return;
+        }
+        let Some(mut p) = decode_publication(payload) else {
             self.counters.malformed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 bytes = payload.len(),
@@ -723,6 +841,23 @@ impl Shared {
             );
             return;
         };
+        if p.node != self.node_num
+            && let Target::Stream { except, .. } = &mut p.target
+        {
+            // Connection ids are the origin node's.
+            *except = None;
+        }
+        if p.seq == STREAM_SEQ && matches!(p.target, Target::Stream { .. }) {
+            // Appended stream messages are delivered in the order Redis gave them offsets, on
+            // the origin node too (it did not deliver its own); they carry no sequence number.
+            if p.node != self.node_num {
+                self.counters.received.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(local) = self.local() {
+                local.deliver(&p.target, &p.frame);
+            }
+            return;
+        }
         if p.node == self.node_num {
             return;
         }
@@ -979,6 +1114,28 @@ impl Broker for RedisBroker {
         }
     }
 
+    /// One script: the offset, the entry, the trims, the expiry and the publication. This node
+    /// delivers the message when its publication comes back, like every other node, so each
+    /// node delivers a room's messages in offset order.
+    fn append<'a>(
+        &'a self,
+        append: Append<'a>,
+        local: &'a dyn LocalDelivery,
+    ) -> BoxFuture<'a, Result<Position, StreamError>> {
+        let _ = local;
+        Box::pin(self.shared.append_stream(append))
+    }
+
+    fn read<'a>(
+        &'a self,
+        room: &'a str,
+        range: ReadRange,
+        limit: usize,
+        config: &'a HistoryConfig,
+    ) -> BoxFuture<'a, Result<StreamSlice, StreamError>> {
+        Box::pin(self.shared.read_stream(room, range, limit, config))
+    }
+
     fn join<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, Joined> {
         let s = &self.shared;
         Box::pin(async move {
@@ -1064,6 +1221,16 @@ mod tests {
                 version: 12,
             },
             Target::All,
+            Target::Stream {
+                room: Arc::from("r:1"),
+                except: Some(crate::hub::ConnId(42)),
+                offset: 1 << 40,
+            },
+            Target::Stream {
+                room: Arc::from(""),
+                except: None,
+                offset: 1,
+            },
         ];
         for (i, target) in targets.into_iter().enumerate() {
             let frame = r#"{"type":"x","t":"ünï"}"#;
@@ -1083,13 +1250,23 @@ mod tests {
     }
 
     #[test]
+    fn fences_are_told_apart_from_publications() {
+        let fence = encode_fence(7, 99);
+        assert_eq!(decode_fence(&fence), Some((7, 99)));
+        assert!(decode_publication(&fence).is_none());
+        let publication = encode_publication(7, 99, &Target::All, b"{}").unwrap();
+        assert_eq!(decode_fence(&publication), None);
+        assert_eq!(decode_fence(&fence[..KIND_AT]), None);
+    }
+
+    #[test]
     fn malformed_publications_are_refused() {
         let good = encode_publication(1, 2, &Target::All, b"{}").unwrap();
         for cut in 0..good.len() - 2 {
             assert!(decode_publication(&good[..cut]).is_none(), "cut at {cut}");
         }
         let mut bad_kind = good.clone();
-        bad_kind[18] = 9;
+        bad_kind[KIND_AT] = 9;
         assert!(decode_publication(&bad_kind).is_none());
         let mut bad_utf8 = good;
         bad_utf8.push(0xff);
