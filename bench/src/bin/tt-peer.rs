@@ -210,6 +210,11 @@ impl State {
         }
     }
 
+    /// Answer a request with an error about the field at `pointer`.
+    fn reject(&self, conn: u64, id: Option<&Value>, code: &str, message: &str, pointer: &str) {
+        self.send(conn, &error(id, code, message, Some(pointer)));
+    }
+
     fn to_room(&self, room: &str, msg: &Out<'_>, except: Option<u64>) {
         let Some(members) = self.rooms.get(room) else {
             return;
@@ -277,14 +282,12 @@ impl State {
         let ty = msg.get("type").and_then(Value::as_str).unwrap_or("");
         let needs_room = matches!(ty, "join" | "message" | "typing" | "leave" | "history");
         let Some(room) = room.or(if needs_room { None } else { Some("") }) else {
-            return self.send(
+            return self.reject(
                 conn,
-                &error(
-                    id,
-                    "invalid_message",
-                    "room must be a string",
-                    Some("/room"),
-                ),
+                id,
+                "invalid_message",
+                "room must be a string",
+                "/room",
             );
         };
         let member = self.conns[&conn].rooms.contains(room);
@@ -294,38 +297,32 @@ impl State {
                 None | Some(Value::Null) => None,
                 Some(Value::Object(since)) => {
                     let Some(epoch) = since.get("epoch").and_then(Value::as_str) else {
-                        return self.send(
+                        return self.reject(
                             conn,
-                            &error(
-                                id,
-                                "invalid_message",
-                                "epoch must be a string",
-                                Some("/since/epoch"),
-                            ),
+                            id,
+                            "invalid_message",
+                            "epoch must be a string",
+                            "/since/epoch",
                         );
                     };
                     let Some(offset) = since.get("offset").and_then(Value::as_u64) else {
-                        return self.send(
+                        return self.reject(
                             conn,
-                            &error(
-                                id,
-                                "invalid_message",
-                                "offset must be a whole number",
-                                Some("/since/offset"),
-                            ),
+                            id,
+                            "invalid_message",
+                            "offset must be a whole number",
+                            "/since/offset",
                         );
                     };
                     Some((epoch, offset))
                 }
                 Some(_) => {
-                    return self.send(
+                    return self.reject(
                         conn,
-                        &error(
-                            id,
-                            "invalid_message",
-                            "since must be {epoch, offset}",
-                            Some("/since"),
-                        ),
+                        id,
+                        "invalid_message",
+                        "since must be {epoch, offset}",
+                        "/since",
                     );
                 }
             };
@@ -337,10 +334,7 @@ impl State {
                 && offset > latest
             {
                 let message = format!("offset {offset} is past the room's latest {latest}");
-                return self.send(
-                    conn,
-                    &error(id, "invalid_message", &message, Some("/since/offset")),
-                );
+                return self.reject(conn, id, "invalid_message", &message, "/since/offset");
             }
             if !member {
                 self.conns.get_mut(&conn).unwrap().rooms.insert(room.into());
@@ -380,32 +374,25 @@ impl State {
             self.send(conn, &joined);
         } else if ty == "message" {
             let Some(text) = msg.get("text").and_then(Value::as_str) else {
-                return self.send(
+                return self.reject(
                     conn,
-                    &error(
-                        id,
-                        "invalid_message",
-                        "text must be a string",
-                        Some("/text"),
-                    ),
+                    id,
+                    "invalid_message",
+                    "text must be a string",
+                    "/text",
                 );
             };
             if !member {
-                return self.send(
-                    conn,
-                    &error(id, "not_in_room", "join the room first", Some("/room")),
-                );
+                return self.reject(conn, id, "not_in_room", "join the room first", "/room");
             }
             let chars = text.chars().count();
             if chars == 0 || chars > MAX_TEXT {
-                return self.send(
+                return self.reject(
                     conn,
-                    &error(
-                        id,
-                        "invalid_message",
-                        "text must be 1 to 4000 characters",
-                        Some("/text"),
-                    ),
+                    id,
+                    "invalid_message",
+                    "text must be 1 to 4000 characters",
+                    "/text",
                 );
             }
             self.next_message += 1;
@@ -448,14 +435,12 @@ impl State {
                 Some(v) => match v.as_u64() {
                     Some(n) if (1..=MAX_HISTORY).contains(&n) => n,
                     _ => {
-                        return self.send(
+                        return self.reject(
                             conn,
-                            &error(
-                                id,
-                                "invalid_message",
-                                "limit must be 1 to 100",
-                                Some("/limit"),
-                            ),
+                            id,
+                            "invalid_message",
+                            "limit must be 1 to 100",
+                            "/limit",
                         );
                     }
                 },
@@ -465,23 +450,18 @@ impl State {
                 Some(v) => match v.as_u64() {
                     Some(n) if n >= 1 => Some(n),
                     _ => {
-                        return self.send(
+                        return self.reject(
                             conn,
-                            &error(
-                                id,
-                                "invalid_message",
-                                "before must be an offset, 1 or more",
-                                Some("/before"),
-                            ),
+                            id,
+                            "invalid_message",
+                            "before must be an offset, 1 or more",
+                            "/before",
                         );
                     }
                 },
             };
             if !member {
-                return self.send(
-                    conn,
-                    &error(id, "not_in_room", "join the room first", Some("/room")),
-                );
+                return self.reject(conn, id, "not_in_room", "join the room first", "/room");
             }
             let stream = self.streams.entry(room.into()).or_default();
             stream.expire();
@@ -489,10 +469,7 @@ impl State {
                 && b > stream.offset + 1
             {
                 let message = format!("before {b} is past the room's next offset");
-                return self.send(
-                    conn,
-                    &error(id, "invalid_message", &message, Some("/before")),
-                );
+                return self.reject(conn, id, "invalid_message", &message, "/before");
             }
             let stream = &self.streams[room];
             let end = stream
@@ -518,14 +495,12 @@ impl State {
             self.send(conn, &history);
         } else if ty == "read" {
             let Some(message_id) = msg.get("messageId").and_then(Value::as_str) else {
-                return self.send(
+                return self.reject(
                     conn,
-                    &error(
-                        id,
-                        "invalid_message",
-                        "messageId must be a string",
-                        Some("/messageId"),
-                    ),
+                    id,
+                    "invalid_message",
+                    "messageId must be a string",
+                    "/messageId",
                 );
             };
             let known = self
@@ -533,10 +508,7 @@ impl State {
                 .get(message_id)
                 .filter(|(room, _)| self.conns[&conn].rooms.contains(room));
             let Some((_, author)) = known else {
-                return self.send(
-                    conn,
-                    &error(id, "unknown_message", "no such message", Some("/messageId")),
-                );
+                return self.reject(conn, id, "unknown_message", "no such message", "/messageId");
             };
             let receipt = Out::Read {
                 message_id,
@@ -547,21 +519,16 @@ impl State {
             }
         } else if ty == "typing" {
             let Some(active) = msg.get("active").and_then(Value::as_bool) else {
-                return self.send(
+                return self.reject(
                     conn,
-                    &error(
-                        id,
-                        "invalid_message",
-                        "active must be a boolean",
-                        Some("/active"),
-                    ),
+                    id,
+                    "invalid_message",
+                    "active must be a boolean",
+                    "/active",
                 );
             };
             if !member {
-                return self.send(
-                    conn,
-                    &error(id, "not_in_room", "join the room first", Some("/room")),
-                );
+                return self.reject(conn, id, "not_in_room", "join the room first", "/room");
             }
             let typing = Out::Typing {
                 room,
@@ -572,10 +539,7 @@ impl State {
         } else if ty == "leave" {
             self.leave(conn, room);
         } else {
-            self.send(
-                conn,
-                &error(id, "unknown_type", "unknown message type", Some("/type")),
-            );
+            self.reject(conn, id, "unknown_type", "unknown message type", "/type");
         }
     }
 }
