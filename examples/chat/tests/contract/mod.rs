@@ -8,8 +8,6 @@
 //! [`contract_tests!`] makes one `#[tokio::test]` per check, each on a fresh target, so every
 //! user of this module runs every check.
 
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use chat_example::{ClientMsg, HistoryEntry, HistoryLimit, ServerMsg};
@@ -60,6 +58,91 @@ pub async fn joined(c: &mut Client, room: &str) -> (Vec<String>, String, u64) {
         other => panic!("a fresh join carries no `recovered`: {other:?}"),
     }
 }
+
+/// Join `room` (no `since`): the epoch and offset `joined` carries.
+pub async fn join_at(c: &mut Client, room: &str) -> (String, u64) {
+    let (_, epoch, offset) = joined(c, room).await;
+    (epoch, offset)
+}
+
+/// Send a join of `room` resuming after `since` (what comes back is read by the caller).
+pub async fn resume(c: &mut Client, room: &str, since: Option<Since>) {
+    c.send(&ClientMsg::Join {
+        room: room.into(),
+        since,
+    })
+    .await;
+}
+
+/// Join `room` resuming after `since`; the first message that comes back.
+pub async fn next_after_join(c: &mut Client, room: &str, since: Option<Since>) -> ServerMsg {
+    resume(c, room, since).await;
+    next(c).await
+}
+
+/// Say `text` in `room`: the message id and offset `sent` carries.
+pub async fn say(c: &mut Client, room: &str, text: &str) -> (String, u64) {
+    assert_reply!(
+        c.request(&ClientMsg::Message {
+            room: room.into(),
+            text: text.into()
+        })
+        .await,
+        ServerMsg::Sent { message_id, offset } => (message_id, offset)
+    )
+}
+
+/// The next message the client got, whatever it is (pushes arrive in order).
+pub async fn next(c: &mut Client) -> ServerMsg {
+    c.expect_push(|_| true, "any message").await
+}
+
+pub fn since(epoch: &str, offset: u64) -> Option<Since> {
+    Some(Since {
+        epoch: epoch.into(),
+        offset,
+    })
+}
+
+/// A `history` request: the reply's epoch and messages.
+pub async fn history(
+    c: &mut Client,
+    room: &str,
+    limit: Option<u64>,
+    before: Option<u64>,
+) -> (String, Vec<HistoryEntry>) {
+    let limit = limit.map(|n| HistoryLimit::try_from(n).expect("a limit of 1 to 100"));
+    assert_reply!(
+        c.request(&ClientMsg::History {
+            room: room.into(),
+            limit,
+            before,
+        })
+        .await,
+        ServerMsg::History { room: r, epoch, messages } if r == room => (epoch, messages)
+    )
+}
+
+/// A `history` request of `room` from a client not in it is `not_in_room`.
+pub async fn history_is_for_members(c: &mut Client, room: &str) {
+    let e = c
+        .assert_error(
+            &ClientMsg::History {
+                room: room.into(),
+                limit: None,
+                before: None,
+            },
+            "not_in_room",
+        )
+        .await;
+    assert_eq!(e.pointer(), Some("/room"));
+}
+
+pub fn offsets(entries: &[HistoryEntry]) -> Vec<u64> {
+    entries.iter().map(|e| e.offset).collect()
+}
+
+// Checks: the rows of the contract.
 
 pub async fn join_lists_members_and_tells_the_others(p: &mut impl Target) {
     let mut alice = connect(p, "alice").await;
@@ -229,90 +312,7 @@ pub async fn names_are_checked_at_the_handshake(p: &mut impl Target) {
     }
 }
 
-// Room streams ("Resume and history").
-
-/// Join `room` (no `since`): the epoch and offset `joined` carries.
-pub async fn join_at(c: &mut Client, room: &str) -> (String, u64) {
-    let (_, epoch, offset) = joined(c, room).await;
-    (epoch, offset)
-}
-
-/// Send a join of `room` resuming after `since` (what comes back is read by the caller).
-pub async fn resume(c: &mut Client, room: &str, since: Option<Since>) {
-    c.send(&ClientMsg::Join {
-        room: room.into(),
-        since,
-    })
-    .await;
-}
-
-/// Join `room` resuming after `since`; the first message that comes back.
-pub async fn next_after_join(c: &mut Client, room: &str, since: Option<Since>) -> ServerMsg {
-    resume(c, room, since).await;
-    next(c).await
-}
-
-/// Say `text` in `room`: the message id and offset `sent` carries.
-pub async fn say(c: &mut Client, room: &str, text: &str) -> (String, u64) {
-    assert_reply!(
-        c.request(&ClientMsg::Message {
-            room: room.into(),
-            text: text.into()
-        })
-        .await,
-        ServerMsg::Sent { message_id, offset } => (message_id, offset)
-    )
-}
-
-/// The next message the client got, whatever it is (pushes arrive in order).
-pub async fn next(c: &mut Client) -> ServerMsg {
-    c.expect_push(|_| true, "any message").await
-}
-
-pub fn since(epoch: &str, offset: u64) -> Option<Since> {
-    Some(Since {
-        epoch: epoch.into(),
-        offset,
-    })
-}
-
-/// A `history` request: the reply's epoch and messages.
-pub async fn history(
-    c: &mut Client,
-    room: &str,
-    limit: Option<u64>,
-    before: Option<u64>,
-) -> (String, Vec<HistoryEntry>) {
-    let limit = limit.map(|n| HistoryLimit::try_from(n).expect("a limit of 1 to 100"));
-    assert_reply!(
-        c.request(&ClientMsg::History {
-            room: room.into(),
-            limit,
-            before,
-        })
-        .await,
-        ServerMsg::History { room: r, epoch, messages } if r == room => (epoch, messages)
-    )
-}
-
-/// A `history` request of `room` from a client not in it is `not_in_room`.
-pub async fn history_is_for_members(c: &mut Client, room: &str) {
-    let e = c
-        .assert_error(
-            &ClientMsg::History {
-                room: room.into(),
-                limit: None,
-                before: None,
-            },
-            "not_in_room",
-        )
-        .await;
-    assert_eq!(e.pointer(), Some("/room"));
-}
-
-pub fn offsets(entries: &[HistoryEntry]) -> Vec<u64> {
-    entries.iter().map(|e| e.offset).collect()
-}
+// Checks: room streams ("Resume and history").
 
 pub async fn offsets_are_dense_and_shared_by_sent_and_message(p: &mut impl Target) {
     let mut alice = connect(p, "alice").await;
