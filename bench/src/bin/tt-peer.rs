@@ -1,14 +1,17 @@
 //! The chat wire contract (`../shared/ARCHITECTURE.md`, "Chat example: wire contract") hand-rolled
 //! on tokio-tungstenite the way its users write it: `accept_hdr_async` with default settings
 //! (only the contract's 64 KiB message limit; `TCP_NODELAY` as Node's ws and uWebSockets set it), `serde_json::Value` and if/else routing (replies from a serde `tag = "type"` enum), one
-//! writer task and unbounded channel per connection, shared state behind a mutex. A peer for
-//! `ratios peers`; checked by `bench/tests/peers.rs`.
+//! writer task and unbounded channel per connection, shared state behind a mutex, and per room a
+//! `VecDeque` of its last 1,000 messages (24 h) with a counter for their offsets, for resume
+//! (`join` with `since`) and `history` ("Resume and history"). A peer for `ratios peers`;
+//! checked by `bench/tests/peers.rs`.
 //!
 //! `tt-peer --listen 127.0.0.1:0` prints `listening on http://ADDR`.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
@@ -22,9 +25,16 @@ use tokio_tungstenite::tungstenite::{Error, Message};
 
 const MAX_TEXT: usize = 4000;
 const KEEP_AUTHORS: usize = 10_000;
+const KEEP_MESSAGES: usize = 1000;
+const KEEP_FOR: Duration = Duration::from_secs(24 * 60 * 60);
+const MAX_HISTORY: u64 = 100;
+const DEFAULT_HISTORY: u64 = 50;
 
 #[derive(Default)]
 struct State {
+    /// The history lives in this process only: a restart loses it, so the epoch is drawn at
+    /// start. Message ids carry it too, so they never repeat across restarts.
+    epoch: String,
     next_conn: u64,
     next_message: u64,
     conns: HashMap<u64, Conn>,
@@ -34,6 +44,42 @@ struct State {
     /// message id -> (room, author), the most recent ones.
     authors: HashMap<String, (String, String)>,
     author_order: VecDeque<String>,
+    streams: HashMap<String, Stream>,
+}
+
+/// A room's messages: the latest offset, and the last ones kept, oldest first.
+#[derive(Default)]
+struct Stream {
+    offset: u64,
+    messages: VecDeque<Stored>,
+}
+
+struct Stored {
+    message_id: String,
+    offset: u64,
+    from: String,
+    text: String,
+    at: Instant,
+}
+
+impl Stream {
+    /// Forget what is older than a day.
+    fn expire(&mut self) {
+        while self
+            .messages
+            .front()
+            .is_some_and(|m| m.at.elapsed() >= KEEP_FOR)
+        {
+            self.messages.pop_front();
+        }
+    }
+}
+
+/// Sixteen hex digits that differ from run to run: std seeds `RandomState` from the OS.
+fn draw_epoch() -> String {
+    use std::hash::BuildHasher;
+    let drawn = std::collections::hash_map::RandomState::new().hash_one(0u8);
+    format!("{drawn:016x}")
 }
 
 struct Conn {
@@ -71,6 +117,10 @@ enum Out<'a> {
     Joined {
         room: &'a str,
         members: BTreeSet<&'a String>,
+        epoch: &'a str,
+        offset: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recovered: Option<bool>,
     },
     Presence {
         room: &'a str,
@@ -81,12 +131,21 @@ enum Out<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<&'a Value>,
         message_id: &'a str,
+        offset: u64,
     },
     Message {
         message_id: &'a str,
+        offset: u64,
         room: &'a str,
         from: &'a str,
         text: &'a str,
+    },
+    History {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a Value>,
+        room: &'a str,
+        epoch: &'a str,
+        messages: Vec<Entry<'a>>,
     },
     Read {
         message_id: &'a str,
@@ -105,6 +164,25 @@ enum Out<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         pointer: Option<&'a str>,
     },
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry<'a> {
+    message_id: &'a str,
+    offset: u64,
+    from: &'a str,
+    text: &'a str,
+}
+
+fn push_of<'a>(room: &'a str, m: &'a Stored) -> Out<'a> {
+    Out::Message {
+        message_id: &m.message_id,
+        offset: m.offset,
+        room,
+        from: &m.from,
+        text: &m.text,
+    }
 }
 
 fn error<'a>(
@@ -130,6 +208,11 @@ impl State {
         if let Some(c) = self.conns.get(&conn) {
             let _ = c.tx.send(text_of(msg));
         }
+    }
+
+    /// Answer a request with an error about the field at `pointer`.
+    fn reject(&self, conn: u64, id: Option<&Value>, code: &str, message: &str, pointer: &str) {
+        self.send(conn, &error(id, code, message, Some(pointer)));
     }
 
     fn to_room(&self, room: &str, msg: &Out<'_>, except: Option<u64>) {
@@ -197,21 +280,62 @@ impl State {
         let user = self.conns[&conn].user.clone();
         let room = msg.get("room").and_then(Value::as_str);
         let ty = msg.get("type").and_then(Value::as_str).unwrap_or("");
-        let needs_room = matches!(ty, "join" | "message" | "typing" | "leave");
+        let needs_room = matches!(ty, "join" | "message" | "typing" | "leave" | "history");
         let Some(room) = room.or(if needs_room { None } else { Some("") }) else {
-            return self.send(
+            return self.reject(
                 conn,
-                &error(
-                    id,
-                    "invalid_message",
-                    "room must be a string",
-                    Some("/room"),
-                ),
+                id,
+                "invalid_message",
+                "room must be a string",
+                "/room",
             );
         };
         let member = self.conns[&conn].rooms.contains(room);
 
         if ty == "join" {
+            let since = match msg.get("since") {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(since)) => {
+                    let Some(epoch) = since.get("epoch").and_then(Value::as_str) else {
+                        return self.reject(
+                            conn,
+                            id,
+                            "invalid_message",
+                            "epoch must be a string",
+                            "/since/epoch",
+                        );
+                    };
+                    let Some(offset) = since.get("offset").and_then(Value::as_u64) else {
+                        return self.reject(
+                            conn,
+                            id,
+                            "invalid_message",
+                            "offset must be a whole number",
+                            "/since/offset",
+                        );
+                    };
+                    Some((epoch, offset))
+                }
+                Some(_) => {
+                    return self.reject(
+                        conn,
+                        id,
+                        "invalid_message",
+                        "since must be {epoch, offset}",
+                        "/since",
+                    );
+                }
+            };
+            let stream = self.streams.entry(room.into()).or_default();
+            stream.expire();
+            let latest = stream.offset;
+            if let Some((epoch, offset)) = since
+                && epoch == self.epoch
+                && offset > latest
+            {
+                let message = format!("offset {offset} is past the room's latest {latest}");
+                return self.reject(conn, id, "invalid_message", &message, "/since/offset");
+            }
             if !member {
                 self.conns.get_mut(&conn).unwrap().rooms.insert(room.into());
                 let members = self.rooms.entry(room.into()).or_default();
@@ -226,40 +350,53 @@ impl State {
                     self.to_room(room, &presence, Some(conn));
                 }
             }
+            let mut recovered = None;
+            if let Some((epoch, offset)) = since {
+                let stream = &self.streams[room];
+                // Recovered when every message after `offset` is still stored.
+                let first = stream.messages.front().map_or(latest + 1, |m| m.offset);
+                let all_there = epoch == self.epoch && offset + 1 >= first;
+                if all_there {
+                    for m in stream.messages.iter().filter(|m| m.offset > offset) {
+                        self.send(conn, &push_of(room, m));
+                    }
+                }
+                recovered = Some(all_there);
+            }
             let members: BTreeSet<&String> = self.rooms[room].keys().collect();
-            self.send(conn, &Out::Joined { room, members });
+            let joined = Out::Joined {
+                room,
+                members,
+                epoch: &self.epoch,
+                offset: latest,
+                recovered,
+            };
+            self.send(conn, &joined);
         } else if ty == "message" {
             let Some(text) = msg.get("text").and_then(Value::as_str) else {
-                return self.send(
+                return self.reject(
                     conn,
-                    &error(
-                        id,
-                        "invalid_message",
-                        "text must be a string",
-                        Some("/text"),
-                    ),
+                    id,
+                    "invalid_message",
+                    "text must be a string",
+                    "/text",
                 );
             };
             if !member {
-                return self.send(
-                    conn,
-                    &error(id, "not_in_room", "join the room first", Some("/room")),
-                );
+                return self.reject(conn, id, "not_in_room", "join the room first", "/room");
             }
             let chars = text.chars().count();
             if chars == 0 || chars > MAX_TEXT {
-                return self.send(
+                return self.reject(
                     conn,
-                    &error(
-                        id,
-                        "invalid_message",
-                        "text must be 1 to 4000 characters",
-                        Some("/text"),
-                    ),
+                    id,
+                    "invalid_message",
+                    "text must be 1 to 4000 characters",
+                    "/text",
                 );
             }
             self.next_message += 1;
-            let message_id = self.next_message.to_string();
+            let message_id = format!("{}-{}", self.epoch, self.next_message);
             self.authors
                 .insert(message_id.clone(), (room.into(), user.clone()));
             self.author_order.push_back(message_id.clone());
@@ -268,30 +405,102 @@ impl State {
             {
                 self.authors.remove(&old);
             }
+            let stream = self.streams.entry(room.into()).or_default();
+            stream.expire();
+            stream.offset += 1;
+            let offset = stream.offset;
+            stream.messages.push_back(Stored {
+                message_id: message_id.clone(),
+                offset,
+                from: user.clone(),
+                text: text.to_owned(),
+                at: Instant::now(),
+            });
+            if stream.messages.len() > KEEP_MESSAGES {
+                stream.messages.pop_front();
+            }
             self.send(
                 conn,
                 &Out::Sent {
                     id,
                     message_id: &message_id,
+                    offset,
                 },
             );
-            let push = Out::Message {
-                message_id: &message_id,
-                room,
-                from: &user,
-                text,
+            let stored = self.streams[room].messages.back().expect("pushed above");
+            self.to_room(room, &push_of(room, stored), Some(conn));
+        } else if ty == "history" {
+            let limit = match msg.get("limit") {
+                None | Some(Value::Null) => DEFAULT_HISTORY,
+                Some(v) => match v.as_u64() {
+                    Some(n) if (1..=MAX_HISTORY).contains(&n) => n,
+                    _ => {
+                        return self.reject(
+                            conn,
+                            id,
+                            "invalid_message",
+                            "limit must be 1 to 100",
+                            "/limit",
+                        );
+                    }
+                },
             };
-            self.to_room(room, &push, Some(conn));
+            let before = match msg.get("before") {
+                None | Some(Value::Null) => None,
+                Some(v) => match v.as_u64() {
+                    Some(n) if n >= 1 => Some(n),
+                    _ => {
+                        return self.reject(
+                            conn,
+                            id,
+                            "invalid_message",
+                            "before must be an offset, 1 or more",
+                            "/before",
+                        );
+                    }
+                },
+            };
+            if !member {
+                return self.reject(conn, id, "not_in_room", "join the room first", "/room");
+            }
+            let stream = self.streams.entry(room.into()).or_default();
+            stream.expire();
+            if let Some(b) = before
+                && b > stream.offset + 1
+            {
+                let message = format!("before {b} is past the room's next offset");
+                return self.reject(conn, id, "invalid_message", &message, "/before");
+            }
+            let stream = &self.streams[room];
+            let end = stream
+                .messages
+                .partition_point(|m| before.is_none_or(|b| m.offset < b));
+            let start = end.saturating_sub(usize::try_from(limit).unwrap_or(usize::MAX));
+            let messages = stream
+                .messages
+                .range(start..end)
+                .map(|m| Entry {
+                    message_id: &m.message_id,
+                    offset: m.offset,
+                    from: &m.from,
+                    text: &m.text,
+                })
+                .collect();
+            let history = Out::History {
+                id,
+                room,
+                epoch: &self.epoch,
+                messages,
+            };
+            self.send(conn, &history);
         } else if ty == "read" {
             let Some(message_id) = msg.get("messageId").and_then(Value::as_str) else {
-                return self.send(
+                return self.reject(
                     conn,
-                    &error(
-                        id,
-                        "invalid_message",
-                        "messageId must be a string",
-                        Some("/messageId"),
-                    ),
+                    id,
+                    "invalid_message",
+                    "messageId must be a string",
+                    "/messageId",
                 );
             };
             let known = self
@@ -299,10 +508,7 @@ impl State {
                 .get(message_id)
                 .filter(|(room, _)| self.conns[&conn].rooms.contains(room));
             let Some((_, author)) = known else {
-                return self.send(
-                    conn,
-                    &error(id, "unknown_message", "no such message", Some("/messageId")),
-                );
+                return self.reject(conn, id, "unknown_message", "no such message", "/messageId");
             };
             let receipt = Out::Read {
                 message_id,
@@ -313,21 +519,16 @@ impl State {
             }
         } else if ty == "typing" {
             let Some(active) = msg.get("active").and_then(Value::as_bool) else {
-                return self.send(
+                return self.reject(
                     conn,
-                    &error(
-                        id,
-                        "invalid_message",
-                        "active must be a boolean",
-                        Some("/active"),
-                    ),
+                    id,
+                    "invalid_message",
+                    "active must be a boolean",
+                    "/active",
                 );
             };
             if !member {
-                return self.send(
-                    conn,
-                    &error(id, "not_in_room", "join the room first", Some("/room")),
-                );
+                return self.reject(conn, id, "not_in_room", "join the room first", "/room");
             }
             let typing = Out::Typing {
                 room,
@@ -338,10 +539,7 @@ impl State {
         } else if ty == "leave" {
             self.leave(conn, room);
         } else {
-            self.send(
-                conn,
-                &error(id, "unknown_type", "unknown message type", Some("/type")),
-            );
+            self.reject(conn, id, "unknown_type", "unknown message type", "/type");
         }
     }
 }
@@ -451,7 +649,10 @@ async fn main() -> std::io::Result<()> {
     let listener = TcpListener::bind(&listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
     std::io::stdout().flush()?;
-    let state = Shared::default();
+    let state = Shared::new(Mutex::new(State {
+        epoch: draw_epoch(),
+        ..State::default()
+    }));
     loop {
         let (stream, _) = listener.accept().await?;
         // What Node's ws and uWebSockets do by default (and the tokio-tungstenite echo

@@ -1,15 +1,18 @@
-//! Every row of the chat's wire contract (`../shared/ARCHITECTURE.md`), errors included, through
-//! the test kit: real server on 127.0.0.1:0, every frame validated against the schema.
+//! Every row of the chat's wire contract (`../shared/ARCHITECTURE.md`), errors, resume and
+//! history included, through the test kit: real server on 127.0.0.1:0, every frame validated
+//! against the schema. The checks are in `contract/`, shared with `bench/tests/peers.rs`, which
+//! holds the `chat-server` binary and the bench's peers to the same contract.
 
 #![allow(missing_docs)]
 
 mod common;
+mod contract;
 
 use std::time::Duration;
 
 use chat_example::{Chat, ClientMsg, ServerMsg};
 use protocol_core::testing::TestServer;
-use protocol_core::{assert_broadcast, assert_push, assert_reply, refute_push};
+use protocol_core::{assert_push, assert_reply};
 
 use common::join;
 
@@ -23,214 +26,22 @@ async fn start() -> Server {
     .await
 }
 
-#[tokio::test]
-async fn join_lists_members_and_tells_the_others() {
-    let srv = start().await;
-    let mut alice = srv.connect_as("alice").await;
-    let mut bob = srv.connect_as("bob").await;
-    assert_eq!(join(&mut alice, "general").await, vec!["alice"]);
-    assert_eq!(join(&mut bob, "general").await, vec!["alice", "bob"]);
-    assert_push!(alice, ServerMsg::Presence { room, user, online: true } if room == "general" && user == "bob");
-    refute_push!(bob, ServerMsg::Presence { .. });
-}
+/// The chat in this process.
+struct InProcess(Server);
 
-#[tokio::test]
-async fn messages_are_sent_to_the_others_with_an_id() {
-    let srv = start().await;
-    let mut alice = srv.connect_as("alice").await;
-    let mut bob = srv.connect_as("bob").await;
-    let mut carol = srv.connect_as("carol").await;
-    for c in [&mut alice, &mut bob, &mut carol] {
-        join(c, "general").await;
+impl contract::Target for InProcess {
+    fn url(&self, user: &str) -> String {
+        self.0.url(user)
     }
-    let reply = assert_reply!(
-        alice
-            .request(&ClientMsg::Message {
-                room: "general".into(),
-                text: "hi".into()
-            })
-            .await,
-        ServerMsg::Sent { .. }
-    );
-    let ServerMsg::Sent { message_id, .. } = reply else {
-        unreachable!()
-    };
-    assert_broadcast!(alice => [bob, carol], ServerMsg::Message { message_id: m, room, from, text, .. }
-        if *m == message_id && room == "general" && from == "alice" && text == "hi");
-}
 
-#[tokio::test]
-async fn message_errors() {
-    let srv = start().await;
-    let mut alice = srv.connect_as("alice").await;
-    let e = alice
-        .assert_error(
-            &ClientMsg::Message {
-                room: "general".into(),
-                text: "hi".into(),
-            },
-            "not_in_room",
-        )
-        .await;
-    assert_eq!(e.pointer(), Some("/room"));
-    join(&mut alice, "general").await;
-    let e = alice
-        .assert_error(
-            &ClientMsg::Message {
-                room: "general".into(),
-                text: String::new(),
-            },
-            "invalid_message",
-        )
-        .await;
-    assert_eq!(e.pointer(), Some("/text"));
-    let long = "é".repeat(4001);
-    let e = alice
-        .assert_error(
-            &ClientMsg::Message {
-                room: "general".into(),
-                text: long,
-            },
-            "invalid_message",
-        )
-        .await;
-    assert_eq!(e.pointer(), Some("/text"));
-    // 4000 characters (8000 bytes here) are fine.
-    let ok = alice
-        .request(&ClientMsg::Message {
-            room: "general".into(),
-            text: "é".repeat(4000),
-        })
-        .await;
-    assert!(matches!(ok, Ok(ServerMsg::Sent { .. })), "{ok:?}");
-    // The connection stays open after errors.
-    join(&mut alice, "other").await;
-}
-
-#[tokio::test]
-async fn read_receipts_reach_every_device_of_the_author() {
-    let srv = start().await;
-    let mut alice_phone = srv.connect_as("alice").await;
-    let mut alice_laptop = srv.connect_as("alice").await;
-    let mut bob = srv.connect_as("bob").await;
-    join(&mut alice_phone, "general").await;
-    join(&mut alice_laptop, "general").await;
-    join(&mut bob, "general").await;
-    let Ok(ServerMsg::Sent { message_id, .. }) = alice_phone
-        .request(&ClientMsg::Message {
-            room: "general".into(),
-            text: "did you see?".into(),
-        })
-        .await
-    else {
-        panic!("no sent")
-    };
-    assert_push!(alice_laptop, ServerMsg::Message { from, .. } if from == "alice");
-    assert_push!(bob, ServerMsg::Message { message_id: m, .. } if *m == message_id);
-    bob.send(&ClientMsg::Read {
-        message_id: message_id.clone(),
-    })
-    .await;
-    for device in [&mut alice_phone, &mut alice_laptop] {
-        assert_push!(device, ServerMsg::Read { message_id: m, by } if *m == message_id && by == "bob");
-    }
-    refute_push!(bob, ServerMsg::Read { .. });
-    // Unknown message ids are errors.
-    bob.send(&ClientMsg::Read {
-        message_id: "nope".into(),
-    })
-    .await;
-    let e = bob.expect_error("unknown_message").await;
-    assert_eq!(e.pointer(), Some("/messageId"));
-}
-
-#[tokio::test]
-async fn typing_goes_to_the_other_members() {
-    let srv = start().await;
-    let mut alice = srv.connect_as("alice").await;
-    let mut bob = srv.connect_as("bob").await;
-    join(&mut alice, "general").await;
-    join(&mut bob, "general").await;
-    assert_push!(alice, ServerMsg::Presence { .. });
-    alice
-        .send(&ClientMsg::Typing {
-            room: "general".into(),
-            active: true,
-        })
-        .await;
-    assert_broadcast!(alice => [bob], ServerMsg::Typing { room, user, active: true } if room == "general" && user == "alice");
-    let e = bob
-        .assert_error(
-            &ClientMsg::Typing {
-                room: "elsewhere".into(),
-                active: true,
-            },
-            "not_in_room",
-        )
-        .await;
-    assert_eq!(e.pointer(), Some("/room"));
-}
-
-#[tokio::test]
-async fn leaving_and_last_disconnect_go_offline() {
-    let srv = start().await;
-    let mut alice = srv.connect_as("alice").await;
-    let mut bob = srv.connect_as("bob").await;
-    let mut bob2 = srv.connect_as("bob").await;
-    join(&mut alice, "general").await;
-    join(&mut bob, "general").await;
-    join(&mut bob2, "general").await;
-    assert_push!(alice, ServerMsg::Presence { user, online: true, .. } if user == "bob");
-    bob.send(&ClientMsg::Leave {
-        room: "general".into(),
-    })
-    .await;
-    // bob is still there on his second device.
-    refute_push!(
-        alice,
-        ServerMsg::Presence { online: false, .. },
-        within = Duration::from_millis(200)
-    );
-    bob2.close().await;
-    assert_push!(alice, ServerMsg::Presence { room, user, online: false } if room == "general" && user == "bob");
-}
-
-#[tokio::test]
-async fn decode_errors_and_limits() {
-    let srv = start().await;
-    let mut c = srv.connect_as("mallory").await;
-    c.send_raw_text("{not json").await;
-    c.expect_error("invalid_json").await;
-    c.send_raw_text(r#"{"type":"shout","room":"general"}"#)
-        .await;
-    let e = c.expect_error("unknown_type").await;
-    assert_eq!(e.pointer(), Some("/type"));
-    c.send_raw_text(r#"{"type":"join","room":7}"#).await;
-    let e = c.expect_error("invalid_message").await;
-    assert_eq!(e.pointer(), Some("/room"));
-    c.send_oversized(200 * 1024).await;
-    c.assert_closed(1009).await;
-    let mut d = srv.connect_as("mallory2").await;
-    d.send_binary(b"\x01\x02").await;
-    d.assert_closed(1003).await;
-}
-
-#[tokio::test]
-async fn names_are_checked_at_the_handshake() {
-    let srv = start().await;
-    for bad in [
-        "",
-        "has%20space",
-        "this-name-is-far-too-long-for-the-chat-123",
-    ] {
-        let err = srv
-            .try_connect_as(bad)
-            .await
-            .err()
-            .unwrap_or_else(|| panic!("{bad:?} was accepted"));
-        assert!(err.contains("401"), "{bad:?}: {err}");
+    /// A new server in place of the old one: a new chat and hub, whose memory starts empty.
+    async fn restart(&mut self) {
+        self.0 = start().await;
     }
 }
+
+// Every check of the contract, each on a fresh server.
+contract::contract_tests!(InProcess(start().await));
 
 #[tokio::test]
 async fn traffic_can_be_recorded() {
