@@ -9,7 +9,7 @@ use serde_json::Value;
 /// Messages a client of a small feed sends.
 #[derive(Debug, Clone, PartialEq, Protocol)]
 #[protocol(rename_all = "snake_case", rename_all_fields = "camelCase")]
-pub enum FeedIn {
+enum FeedIn {
     /// Follow a feed.
     #[protocol(joins_stream = FeedOut::Following)]
     Follow { room: String, since: Option<Since> },
@@ -26,7 +26,7 @@ pub enum FeedIn {
 /// Messages the feed server sends.
 #[derive(Debug, Clone, PartialEq, Protocol)]
 #[protocol(rename_all = "snake_case", rename_all_fields = "camelCase")]
-pub enum FeedOut {
+enum FeedOut {
     /// You follow it now.
     Following {
         room: String,
