@@ -207,6 +207,25 @@ test("own messages and duplicates that come back in a replay are dropped; the po
   assert.deepEqual(back.item.resuming, []);
 });
 
+test("out of order: an offset above a gap is kept, the position moves when the gap fills, repeats are dropped", { timeout: 60_000 }, async () => {
+  const room = freshRoom();
+  const proxy = await proxyTo(server);
+  const cy = member("cy", proxy, room);
+  const j = await cy.joined.next("cy joined");
+  assert.deepEqual(cy.c.positions(), [{ room, epoch: j.epoch, offset: 0 }]);
+  // Frames as another node might deliver them: 2 before 1, then both again.
+  const frame = (offset) => JSON.stringify({ type: "message", messageId: `x-${offset}`, offset, room, from: "node2", text: `o${offset}` });
+  proxy.inject(frame(2));
+  await untilText(cy, "o2");
+  assert.deepEqual(cy.c.positions(), [{ room, epoch: j.epoch, offset: 0 }], "2 is above the gap at 1");
+  for (const o of [1, 2, 1]) proxy.inject(frame(o));
+  // A message of another room the client does not track passes through untouched.
+  proxy.inject(JSON.stringify({ type: "message", messageId: "y", offset: 1, room: "not-joined", from: "z", text: "other room" }));
+  await untilText(cy, "other room");
+  assert.deepEqual(cy.messages.map((m) => m.text), ["o2", "o1", "other room"]);
+  assert.deepEqual(cy.c.positions(), [{ room, epoch: j.epoch, offset: 2 }]);
+});
+
 /**
  * The chat page's view, without the DOM: messages once each (by `messageId`), ordered by epoch
  * (in the order the page met them) and offset, and the notes it shows when it could not

@@ -191,6 +191,8 @@ export interface Client {
    * message is remembered instead (sent on every open, see {@link ConnectOptions.onResume});
    * a stream-leaving message forgets its room, and is not queued (the server forgot the room
    * with the lost connection). Publish with `request`, so the reply's offset counts as seen.
+   * A join the server refused is still remembered (its error reply carries no id to match it
+   * by) and sent again after a reconnect, until a leave forgets it.
    * @throws {ClientError} `queue_full` or `closed`. */
   send(msg: ClientMessage): void;
   /** Where the client stands in each stream room it joined and whose join was announced; empty
