@@ -48,8 +48,9 @@ export interface StatusDetail {
    * {@link ConnectOptions.onResume}) are joined again by the client; others are the app's to
    * join again. */
   reconnected?: boolean;
-  /** `open`: the stream rooms the client has just joined again (with `since` where it had a
-   * position), before anything sent in `onStatus` and before the queue. */
+  /** `open`: the stream rooms the client has just joined on this connection (again, with
+   * `since`, where it had a position; on the first open, those joined while connecting), before
+   * anything sent in `onStatus` and before the queue. */
   resuming?: string[];
   /** `reconnecting`: milliseconds until the attempt. */
   delay?: number;
