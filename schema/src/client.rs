@@ -15,6 +15,13 @@
 //! - `validate` checks each incoming frame with the server direction's JSON Schema, kept in the
 //!   module without its annotations; keywords the checker does not know are listed in the
 //!   file's header and not checked.
+//! - Resume: the stream roles of the variants (`joins_stream`, `leaves_stream`, `publishes`,
+//!   `stream`, read from each variant's `$comment`, see `model::STREAM_COMMENT`) go
+//!   into the module's `STREAMS` table. The client keeps, per joined room, the epoch and the
+//!   highest offset up to which it has every stored message (from the join announcement, the
+//!   stream messages and the publishing requests' replies, with a small set of offsets seen
+//!   above a gap), joins again with `since` after a reconnect before the queue is flushed,
+//!   drops stored messages it already had, and reports each resume to `onResume`.
 //! - 64-bit integers are `number`, as in the `.d.ts`: `JSON.parse` yields numbers, exact up to
 //!   2^53 - 1. The ids the client assigns count up from 1 and stay far below that.
 
@@ -23,7 +30,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use crate::model::VariantView;
+use crate::model::{StreamPart, VariantView};
 use crate::names::is_plain_property;
 use crate::spec::DirectionView;
 
@@ -180,6 +187,52 @@ fn requests<'a>(
         .collect()
 }
 
+/// The `STREAMS` table of the module: which client messages join (and which server message
+/// announces each join), leave and publish into a room stream, and which server messages are
+/// stored stream messages. Empty lists when the protocol has no streams.
+fn streams_table(client: &DirectionView<'_>, server: &DirectionView<'_>) -> String {
+    let quoted = |dir: &DirectionView<'_>, want: &StreamPart| -> Vec<String> {
+        dir.view
+            .known()
+            .filter(|v| v.stream.as_ref() == Some(want))
+            .map(|v| js_string(&v.wire))
+            .collect()
+    };
+    let joins: Vec<String> = client
+        .view
+        .known()
+        .filter_map(|v| match &v.stream {
+            Some(StreamPart::Join { announced_by }) => Some(format!(
+                "{}: {}",
+                property_key(&v.wire),
+                announced_by
+                    .as_deref()
+                    .and_then(|a| server.view.variant_for_tag(a))
+                    .map_or_else(|| "null".to_owned(), |a| js_string(&a.wire))
+            )),
+            _ => None,
+        })
+        .collect();
+    let joins = if joins.is_empty() {
+        "{}".to_owned()
+    } else {
+        format!("{{ {} }}", joins.join(", "))
+    };
+    format!(
+        "/** Room streams (resume): each joining message's type and the server message that announces\n \
+         * the join (null: none), the leaving and publishing messages, the stored stream messages. */\n\
+         const STREAMS = Object.freeze({{\n  \
+         joins: Object.freeze({joins}),\n  \
+         leaves: Object.freeze([{}]),\n  \
+         publishes: Object.freeze([{}]),\n  \
+         messages: Object.freeze([{}]),\n\
+         }});\n",
+        quoted(client, &StreamPart::Leave).join(", "),
+        quoted(client, &StreamPart::Publish).join(", "),
+        quoted(server, &StreamPart::Stream).join(", "),
+    )
+}
+
 fn handler_key(v: &VariantView<'_>) -> String {
     if v.catch_all {
         js_string(CATCH_ALL_KEY)
@@ -284,6 +337,7 @@ pub(crate) fn module(
         .collect();
     let _ = writeln!(out, "const HANDLED = Object.freeze([{}]);", keys.join(", "));
     let _ = writeln!(out, "const HANDLED_SET = new Set(HANDLED);");
+    out.push_str(&streams_table(client, server));
     let _ = writeln!(
         out,
         "/** The server messages' schemas, annotations left out: the root's own rules, one per type,\n \

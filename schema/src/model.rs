@@ -12,6 +12,45 @@ use serde_json::{Map, Value};
 /// The prefix of the `$comment` a request variant carries: `protocol:reply=<wire name>`.
 pub(crate) const REPLY_COMMENT: &str = "protocol:reply=";
 
+/// The prefix of the `$comment` token that gives a variant's part in room streams:
+/// `protocol:stream=stream`, `protocol:stream=join:<announcing wire name>`, `protocol:stream=leave`
+/// or `protocol:stream=publish` (written by [`crate::Spec`] from `VariantMeta::stream_role`).
+/// A `$comment`, as the reply is, rather than an `x-` keyword: `ajv --strict` refuses unknown
+/// keywords, and every judge ignores comments.
+pub(crate) const STREAM_COMMENT: &str = "protocol:stream=";
+
+/// A variant's part in room streams, as its schema says (see [`STREAM_COMMENT`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StreamPart {
+    /// A stored server message with `room` and `offset`.
+    Stream,
+    /// Joins the room in `room` (resuming with `since`); the other direction's message of this
+    /// wire name (fields `room`, `epoch`, `offset`, `recovered`) announces the join.
+    Join {
+        /// The announcing message's wire name, when the schema names it.
+        announced_by: Option<String>,
+    },
+    /// Leaves the room in `room`.
+    Leave,
+    /// A request publishing into the room in `room`; its reply carries the `offset`.
+    Publish,
+}
+
+impl StreamPart {
+    /// The token's value: `stream`, `join:joined`, `leave`, `publish`.
+    pub(crate) fn token(&self) -> String {
+        match self {
+            Self::Stream => "stream".into(),
+            Self::Join {
+                announced_by: Some(a),
+            } => format!("join:{a}"),
+            Self::Join { announced_by: None } => "join".into(),
+            Self::Leave => "leave".into(),
+            Self::Publish => "publish".into(),
+        }
+    }
+}
+
 /// A protocol schema: `oneOf` one object schema per variant, each with a fixed tag.
 #[derive(Debug)]
 pub(crate) struct ProtocolView<'a> {
@@ -38,6 +77,8 @@ pub(crate) struct VariantView<'a> {
     pub catch_all: bool,
     /// For a request: the wire name of its reply in the other direction.
     pub reply: Option<String>,
+    /// Its part in room streams, if any.
+    pub stream: Option<StreamPart>,
     /// The variant's object schema.
     pub schema: &'a Value,
 }
@@ -129,10 +170,9 @@ impl<'a> VariantView<'a> {
             .get("properties")
             .and_then(|p| p.get(tag))
             .ok_or_else(|| format!("variant {title} (oneOf/{index}) has no `{tag}` property"))?;
-        let reply = schema
-            .get("$comment")
-            .and_then(Value::as_str)
-            .and_then(parse_reply_comment);
+        let comment = schema.get("$comment").and_then(Value::as_str);
+        let reply = comment.and_then(parse_reply_comment);
+        let stream = comment.and_then(parse_stream_comment);
         let (tags, catch_all) = if let Some(c) = tag_schema.get("const") {
             let c = c.as_str().ok_or_else(|| {
                 format!(
@@ -166,6 +206,7 @@ impl<'a> VariantView<'a> {
             tags,
             catch_all,
             reply,
+            stream,
             schema,
         })
     }
@@ -227,6 +268,27 @@ pub(crate) fn parse_reply_comment(comment: &str) -> Option<String> {
     let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
     let name = rest[..end].trim_end_matches([',', ';', '.']);
     (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// `protocol:stream=join:joined` -> [`StreamPart::Join`] announced by `joined`; `None` without
+/// the token or with a role this version does not know.
+pub(crate) fn parse_stream_comment(comment: &str) -> Option<StreamPart> {
+    let start = comment.find(STREAM_COMMENT)? + STREAM_COMMENT.len();
+    let rest = &comment[start..];
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let (role, arg) = match rest[..end].split_once(':') {
+        Some((role, arg)) => (role, Some(arg).filter(|a| !a.is_empty())),
+        None => (&rest[..end], None),
+    };
+    match (role, arg) {
+        ("stream", None) => Some(StreamPart::Stream),
+        ("join", announced_by) => Some(StreamPart::Join {
+            announced_by: announced_by.map(str::to_owned),
+        }),
+        ("leave", None) => Some(StreamPart::Leave),
+        ("publish", None) => Some(StreamPart::Publish),
+        _ => None,
+    }
 }
 
 /// A field of an object schema, with the aliases the decoder also accepts for it.
@@ -402,6 +464,35 @@ pub(crate) fn def_name(reference: &str) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn stream_comment() {
+        let join = StreamPart::Join {
+            announced_by: Some("joined".into()),
+        };
+        assert_eq!(
+            parse_stream_comment("protocol:stream=join:joined protocol:fields=id?,room"),
+            Some(join.clone())
+        );
+        for part in [
+            StreamPart::Stream,
+            join,
+            StreamPart::Join { announced_by: None },
+            StreamPart::Leave,
+            StreamPart::Publish,
+        ] {
+            let comment = format!(
+                "protocol:reply=sent {STREAM_COMMENT}{} protocol:fields=",
+                part.token()
+            );
+            assert_eq!(parse_stream_comment(&comment), Some(part));
+            assert_eq!(parse_reply_comment(&comment), Some("sent".into()));
+            assert_eq!(parse_fields_comment(&comment), Some(vec![]));
+        }
+        assert_eq!(parse_stream_comment("protocol:stream=leave:x"), None);
+        assert_eq!(parse_stream_comment("protocol:stream=teleport"), None);
+        assert_eq!(parse_stream_comment("protocol:fields=room"), None);
+    }
 
     #[test]
     fn reply_comment() {

@@ -3,12 +3,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use protocol_core::{Protocol, VariantMeta, schema_for};
+use protocol_core::{Protocol, StreamRole, VariantMeta, schema_for};
 use serde_json::Value;
 
 use crate::error::Error;
 use crate::json::to_file_text;
-use crate::model::{ProtocolView, VariantView};
+use crate::model::{ProtocolView, STREAM_COMMENT, StreamPart, VariantView};
 use crate::names::Names;
 use crate::{asyncapi, client, python, reference, typescript};
 
@@ -16,6 +16,46 @@ use crate::{asyncapi, client, python, reference, typescript};
 /// direction's enum).
 fn reply_of(meta: &VariantMeta) -> Option<&'static str> {
     meta.reply()
+}
+
+/// The one place that reads a variant's part in room streams (and, for a join, the wire name of
+/// the message that announces it).
+fn stream_part_of(meta: &VariantMeta) -> Option<StreamPart> {
+    match meta.stream_role()? {
+        StreamRole::Stream => Some(StreamPart::Stream),
+        StreamRole::Join => Some(StreamPart::Join {
+            announced_by: meta.announced_by().map(str::to_owned),
+        }),
+        StreamRole::Leave => Some(StreamPart::Leave),
+        StreamRole::Publish => Some(StreamPart::Publish),
+        // A role this version of the tooling does not know: exported as no role.
+        _ => None,
+    }
+}
+
+/// Puts each variant's stream part into its `$comment` (beside `protocol:reply=`), so a schema
+/// read back from a file says what the Rust types say.
+fn annotate_streams(schema: &mut Value, variants: &[VariantMeta]) {
+    let Some(Value::Array(one_of)) = schema.get_mut("oneOf") else {
+        return;
+    };
+    for meta in variants {
+        let Some(part) = stream_part_of(meta) else {
+            continue;
+        };
+        let Some(Value::Object(obj)) = one_of
+            .iter_mut()
+            .find(|v| v.get("title").and_then(Value::as_str) == Some(meta.name))
+        else {
+            continue;
+        };
+        let token = format!("{STREAM_COMMENT}{}", part.token());
+        let comment = match obj.get("$comment").and_then(Value::as_str) {
+            Some(c) if !c.is_empty() => format!("{token} {c}"),
+            _ => token,
+        };
+        obj.insert("$comment".into(), comment.into());
+    }
 }
 
 /// The one place that reads the correlation id field of a protocol enum.
@@ -88,7 +128,8 @@ fn decode_with<T: Protocol>(frame: &str) -> Result<(), String> {
 
 impl Registered {
     fn of<T: Protocol>(type_name: Option<&str>) -> Self {
-        let schema = schema_for::<T>();
+        let mut schema = schema_for::<T>();
+        annotate_streams(&mut schema, T::VARIANTS);
         let type_name = match type_name {
             Some(n) => n.to_owned(),
             None => schema.get("title").and_then(Value::as_str).map_or_else(
@@ -339,6 +380,7 @@ impl Spec {
         server_dir.link_replies(server, &client_dir)?;
         client_dir.link_docs(client, &server_dir)?;
         server_dir.link_docs(server, &client_dir)?;
+        client_dir.check_streams(&server_dir)?;
         let names = self.file_names();
         let [
             client_file,
@@ -725,6 +767,23 @@ impl<'a> DirectionView<'a> {
         for (variant, codes) in &reg.error_codes {
             if let Some(v) = self.view.variants.iter().find(|v| v.title == *variant) {
                 self.error_codes[v.index] = codes.iter().map(|c| (*c).to_owned()).collect();
+            }
+        }
+        Ok(())
+    }
+
+    /// Every join's announcing message is one of `other`'s.
+    fn check_streams(&self, other: &DirectionView<'_>) -> Result<(), Error> {
+        for v in &self.view.variants {
+            if let Some(StreamPart::Join {
+                announced_by: Some(a),
+            }) = &v.stream
+                && other.view.variant_for_tag(a).is_none()
+            {
+                return Err(Error::Spec(format!(
+                    "`{}::{}` joins a stream announced by {a:?}, but `{}` has no message of that type",
+                    self.names.ns, v.title, other.names.ns
+                )));
             }
         }
         Ok(())

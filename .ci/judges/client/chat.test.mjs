@@ -41,10 +41,11 @@ async function proxyTo(s) {
 }
 
 /**
- * A client as `user` through `proxy`, with every callback recorded; `rejoin` rooms are joined
- * again whenever the connection opens (as the chat page does).
+ * A client as `user` through `proxy`, with every callback recorded; `rooms` are joined at once
+ * (the join waits in the client until the connection opens), and the client joins them again
+ * after every reconnect by itself (`join` is the chat's stream-joining message).
  */
-function user(name, proxy, { options = {}, rejoin = [] } = {}) {
+function user(name, proxy, { options = {}, rooms = [] } = {}) {
   const status = new Events();
   const invalid = new Events();
   const errors = new Events();
@@ -55,7 +56,6 @@ function user(name, proxy, { options = {}, rejoin = [] } = {}) {
     reconnect: { minDelay: 20, maxDelay: 200 },
     onStatus: (s, detail) => {
       history.push(s);
-      if (s === "open") for (const room of rejoin) c.send({ type: "join", room });
       status.push({ s, ...detail });
     },
     onInvalid: (f) => invalid.push(f),
@@ -64,6 +64,7 @@ function user(name, proxy, { options = {}, rejoin = [] } = {}) {
   });
   const push = (msg) => pushes.push(msg);
   c.handle({ joined: push, presence: push, message: push, read: push, typing: push });
+  for (const room of rooms) c.send({ type: "join", room });
   cleanup.push(() => c.close());
   return { c, status, invalid, errors, pushes, history };
 }
@@ -179,10 +180,10 @@ test("handle() needs every handler; invalid frames go to onInvalid, never to a h
     ["[1,2]", "not a JSON object", ""],
     ['{"room":"x"}', 'no "type" string', "/type"],
     ['{"type":"gossip","room":"x"}', 'unknown message type "gossip"', "/type"],
-    ['{"type":"message","messageId":"m","room":"x","from":"eve"}', 'missing field "text"', "/text"],
-    ['{"type":"joined","room":"x","members":["a",1]}', "expected string, found integer", "/members/1"],
+    ['{"type":"message","messageId":"m","offset":1,"room":"x","from":"eve"}', 'missing field "text"', "/text"],
+    ['{"type":"joined","room":"x","members":["a",1],"epoch":"e","offset":0}', "expected string, found integer", "/members/1"],
     ['{"type":"presence","room":"x","user":"eve","online":"yes"}', "expected boolean, found string", "/online"],
-    ['{"type":"sent","id":-1,"messageId":"m"}', "below the minimum 0", "/id"],
+    ['{"type":"sent","id":-1,"messageId":"m","offset":1}', "below the minimum 0", "/id"],
   ];
   for (const [frame] of bad) proxy.inject(frame);
   proxy.inject("\u0001\u0002", { binary: true });
@@ -216,7 +217,7 @@ test("validate: false lets a malformed but typed frame through (so validate is w
 test("reconnect after the server closes the socket (1009); the room is joined again, requests work", async () => {
   const proxy = await proxyTo(server);
   const room = freshRoom();
-  const alice = user("alice", proxy, { rejoin: [room] });
+  const alice = user("alice", proxy, { rooms: [room] });
   await untilStatus(alice, "open");
   await untilPush(alice, "joined", (m) => m.room === room);
   // Over the server's message size limit: it closes the connection with 1009.
@@ -229,6 +230,7 @@ test("reconnect after the server closes the socket (1009); the room is joined ag
   assert.equal(lost.item.attempt, 1);
   const back = await untilStatus(alice, "open");
   assert.equal(back.item.reconnected, true);
+  assert.deepEqual(back.item.resuming, [room], "the client joined the room again by itself");
   await untilPush(alice, "joined", (m) => m.room === room);
   const sent = await alice.c.request({ type: "message", room, text: "after" });
   assert.equal(sent.type, "sent");
@@ -238,7 +240,7 @@ test("reconnect after the server closes the socket (1009); the room is joined ag
 test("a cut connection rejects the request in flight with ClientError disconnected, then reconnects", async () => {
   const proxy = await proxyTo(server);
   const room = freshRoom();
-  const alice = user("alice", proxy, { rejoin: [room] });
+  const alice = user("alice", proxy, { rooms: [room] });
   await untilStatus(alice, "open");
   await untilPush(alice, "joined", (m) => m.room === room);
   proxy.blackhole = true;
@@ -261,7 +263,7 @@ test("the send queue: bounded while disconnected (queue_full), flushed in order 
   const bob = user("bob", proxy);
   await untilStatus(bob, "open");
   await joined(bob, room);
-  const alice = user("alice", proxy, { rejoin: [room], options: { queueLimit: 3 } });
+  const alice = user("alice", proxy, { rooms: [room], options: { queueLimit: 3 } });
   await untilStatus(alice, "open");
   await untilPush(alice, "joined", (m) => m.room === room);
   await untilPush(bob, "presence", (m) => m.user === "alice" && m.online);
@@ -298,21 +300,24 @@ test("server restart: reconnecting -> open on the new process; url() is called p
   const status = new Events();
   const pushes = new Events();
   const history = [];
+  const resumes = new Events();
   const c = connect(() => `${proxy.url}?user=carol&n=${++urls}`, {
     WebSocket,
     reconnect: { minDelay: 20, maxDelay: 100 },
     onStatus: (s, d) => {
       history.push(s);
-      if (s === "open") c.send({ type: "join", room });
       status.push({ s, ...d });
     },
+    onResume: (r) => resumes.push(r),
   });
   cleanup.push(() => c.close());
   const push = (m) => pushes.push(m);
   c.handle({ joined: push, presence: push, message: push, read: push, typing: push });
+  c.send({ type: "join", room });
   try {
     await status.until((e) => e.s === "open", "open");
-    await pushes.until((m) => m.type === "joined", "joined");
+    const first = await pushes.until((m) => m.type === "joined", "joined");
+    assert.deepEqual(c.positions(), [{ room, epoch: first.item.epoch, offset: 0 }]);
     proxy.accepting = false;
     await own.stop();
     const lost = await status.until((e) => e.s === "reconnecting", "reconnecting");
@@ -323,6 +328,12 @@ test("server restart: reconnecting -> open on the new process; url() is called p
     await status.until((e) => e.s === "open", "open again");
     const again = await pushes.until((m) => m.type === "joined", "joined on the new server");
     assert.deepEqual(again.item.members, ["carol"]);
+    // The new process has a new epoch: the client's resume could not recover, and says so.
+    const resumed = await resumes.next("onResume on the new server");
+    assert.equal(resumed.recovered, false);
+    assert.notEqual(resumed.epoch, first.item.epoch);
+    assert.deepEqual(resumed.since, { epoch: first.item.epoch, offset: 0 });
+    assert.equal(again.item.recovered, false);
     const sent = await c.request({ type: "message", room, text: "still here" });
     assert.equal(sent.type, "sent");
     assert.ok(urls >= 2, `url() called ${urls} times`);

@@ -136,6 +136,10 @@ export class Proxy {
   accepted = 0;
   /** Which side ended each connection that ended by itself (not by `cut`): "client" or "server". */
   closedBy = [];
+  /** null, or a function of a server-to-client text frame's payload: true drops the frame (it
+   * never reaches the client, as if lost before a cut); `onDrop` hears of each one. */
+  drop = null;
+  onDrop = () => {};
 
   constructor(target) {
     this.target = target;
@@ -194,7 +198,10 @@ export class Proxy {
         }
         if (b[1] & 0x80) head += 4;
         if (b.length < head + len) return;
-        client.write(b.subarray(0, head + len));
+        // A whole unmasked text frame (server frames are never masked) can be read and dropped.
+        const text = (b[0] & 0x0f) === 0x1 && (b[0] & 0x80) && !(b[1] & 0x80) ? b.subarray(head, head + len).toString("utf8") : null;
+        if (text !== null && this.drop && this.drop(text)) this.onDrop(text);
+        else client.write(b.subarray(0, head + len));
         conn.buf = b.subarray(head + len);
       }
     });

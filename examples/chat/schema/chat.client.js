@@ -16,6 +16,14 @@ const REPLIES = Object.freeze({ message: "sent", history: "history", refresh: "r
 /** The server messages `handle` needs a handler for ("*": any unknown type). */
 const HANDLED = Object.freeze(["joined", "presence", "message", "read", "typing"]);
 const HANDLED_SET = new Set(HANDLED);
+/** Room streams (resume): each joining message's type and the server message that announces
+ * the join (null: none), the leaving and publishing messages, the stored stream messages. */
+const STREAMS = Object.freeze({
+  joins: Object.freeze({ join: "joined" }),
+  leaves: Object.freeze(["leave"]),
+  publishes: Object.freeze(["message"]),
+  messages: Object.freeze(["message"]),
+});
 /** The server messages' schemas, annotations left out: the root's own rules, one per type,
  * the catch-all's (null: none), and the named types `$ref` points at. */
 const SCHEMA = {
@@ -67,6 +75,75 @@ export class ProtocolError extends Error {
 
 const KNOWN = new Set(ServerGuards.TYPES);
 const OPEN = 1; // WebSocket.OPEN, the same in browsers and in the `ws` package
+
+// Room streams. The field names are fixed by the framework (protocol-core checks them on the
+// variants that declare a stream role); the roles come from STREAMS above.
+const ROOM = "room";
+const SINCE = "since";
+const OFFSET = "offset";
+const EPOCH = "epoch";
+const RECOVERED = "recovered";
+const JOINS = new Map(Object.entries(STREAMS.joins));
+const ANNOUNCES = new Set([...JOINS.values()].filter((a) => a !== null));
+const LEAVES = new Set(STREAMS.leaves);
+const PUBLISHES = new Set(STREAMS.publishes);
+const STREAM_MESSAGES = new Set(STREAMS.messages);
+/** Offsets seen above a gap that are kept; past this many the gap is taken as lost (the app
+ * still gets every message, and a reconnect resumes after the newest contiguous one). */
+const AHEAD_LIMIT = 1024;
+
+/** An offset as the wire carries it: a non-negative integer JSON can hold exactly. */
+const isOffset = (v) => Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * One room the app joined: the app's last join message (to send again after a reconnect, with
+ * `since`), and once a join was announced, where the client is in the room's stream: the epoch
+ * and the highest offset up to which every message was seen, plus the offsets seen above a gap
+ * (a reply's offset can come before an earlier offset published on another node).
+ */
+class Place {
+  /** @param {object} join */
+  constructor(join) {
+    this.join = join;
+    /** @type {string | null} null until a join is announced */
+    this.epoch = null;
+    this.offset = 0;
+    /** @type {Set<number>} */
+    this.ahead = new Set();
+    /** The position sent with `since` on this connection, until its announcement comes. */
+    this.resuming = null;
+  }
+
+  seen(offset) {
+    return offset <= this.offset || this.ahead.has(offset);
+  }
+
+  mark(offset) {
+    if (offset <= this.offset) return;
+    this.ahead.add(offset);
+    if (this.ahead.size > AHEAD_LIMIT) this.offset = Math.min(...this.ahead) - 1;
+    while (this.ahead.delete(this.offset + 1)) this.offset += 1;
+  }
+
+  /** The stream stands at `offset` in `epoch` (an announcement): everything up to it is had,
+   * in this epoch; a new epoch starts over. */
+  at(epoch, offset) {
+    if (epoch !== this.epoch) {
+      this.epoch = epoch;
+      this.offset = offset;
+      this.ahead.clear();
+      return;
+    }
+    if (offset > this.offset) this.offset = offset;
+    for (const o of this.ahead) if (o <= this.offset) this.ahead.delete(o);
+    while (this.ahead.delete(this.offset + 1)) this.offset += 1;
+  }
+
+  /** The join to send after a reconnect: the app's, with `since` once there is a position. */
+  rejoin() {
+    return this.epoch === null ? this.join : { ...this.join, [SINCE]: { [EPOCH]: this.epoch, [OFFSET]: this.offset } };
+  }
+}
 
 /** The JSON type of `v`, with integers apart from other numbers. */
 function jsonType(v) {
@@ -248,11 +325,13 @@ class Client {
   #nextId = 1;
   /** Requests by correlation id: `{ reply, resolve, reject, timer, sent }`. */
   #pending = new Map();
-  /** Frames written while disconnected: `{ text, request }`, flushed in order on open. */
+  /** Frames written while disconnected: `{ text, request, msg }`, flushed in order on open. */
   #queue = [];
   #handlers = null;
   #listeners = new Map();
   #refreshTimer = undefined;
+  /** Rooms joined through a stream-joining message, by name: `Place`s. */
+  #rooms = new Map();
 
   constructor(url, options) {
     this.#url = url;
@@ -274,7 +353,15 @@ class Client {
   }
 
   send(msg) {
-    this.#write(JSON.stringify(msg), null);
+    if (this.#track(msg, null)) this.#write(JSON.stringify(msg), null, msg);
+  }
+
+  positions() {
+    const out = [];
+    for (const [room, p] of this.#rooms) {
+      if (p.epoch !== null) out.push({ room, epoch: p.epoch, offset: p.offset });
+    }
+    return out;
   }
 
   request(msg, options = {}) {
@@ -285,7 +372,8 @@ class Client {
     const id = this.#nextId++;
     const timeout = options.timeout ?? this.#options.requestTimeout ?? DEFAULTS.requestTimeout;
     return new Promise((resolve, reject) => {
-      const entry = { id, reply: REPLIES[type], resolve, reject, timer: undefined, sent: false };
+      const entry = { id, reply: REPLIES[type], resolve, reject, timer: undefined, sent: false, publishes: null };
+      if (PUBLISHES.has(type) && typeof msg[ROOM] === "string") entry.publishes = msg[ROOM];
       entry.timer = setTimeout(() => {
         this.#settle(id);
         const queued = this.#queue.findIndex((q) => q.request === entry);
@@ -294,7 +382,8 @@ class Client {
       }, timeout);
       this.#pending.set(id, entry);
       try {
-        this.#write(JSON.stringify({ ...msg, [CLIENT_ID]: id }), entry);
+        const frame = { ...msg, [CLIENT_ID]: id };
+        if (this.#track(msg, entry)) this.#write(JSON.stringify(frame), entry, frame);
       } catch (e) {
         this.#settle(id);
         reject(e);
@@ -348,12 +437,29 @@ class Client {
     ws.onopen = () => {
       if (this.#ws !== ws) return;
       this.#attempt = 0;
-      // Sends made in onStatus("open") (re-joining rooms, say) go out before the queue.
-      // Resume slots in here once rooms are streams (epoch and offsets on `joined`, `message`
-      // and `sent`): the client will keep each room's epoch and last offset as those messages
-      // pass through #receive, re-join with `since` before the queue is flushed, and report
-      // `recovered` with the status. Until the protocol carries them, re-joining is the app's.
-      this.#setStatus("open", { attempt: 0, reconnected: !first });
+      // The rooms first: each remembered join goes out again, with `since` where the client has
+      // a position, so the server replays what was missed before anything else happens. Joins
+      // made while disconnected were not queued: they are among these.
+      const resuming = [];
+      const queuedJoin = (room) => this.#queue.find((q) => q.msg && JOINS.has(q.msg[CLIENT_TAG]) && q.msg[ROOM] === room);
+      for (const [room, place] of this.#rooms) {
+        resuming.push(room);
+        // A join sent as a request while disconnected waits in the queue: that one goes, with
+        // `since`, in its turn.
+        const queued = queuedJoin(room);
+        if (queued) {
+          if (place.epoch !== null) {
+            place.resuming = place.rejoin()[SINCE];
+            queued.text = JSON.stringify({ ...queued.msg, [SINCE]: place.resuming });
+          }
+          continue;
+        }
+        const frame = place.rejoin();
+        place.resuming = frame === place.join ? null : frame[SINCE];
+        ws.send(JSON.stringify(frame));
+      }
+      // Sends made in onStatus("open") go out after the joins and before the queue.
+      this.#setStatus("open", { attempt: 0, reconnected: !first, resuming });
       if (this.#ws !== ws) return;
       this.#startRefresh(ws);
       const queue = this.#queue;
@@ -394,6 +500,7 @@ class Client {
     if (this.#ws !== ws || this.#status === "closed") return;
     clearInterval(this.#refreshTimer);
     this.#ws = null;
+    for (const place of this.#rooms.values()) place.resuming = null;
     this.#fail(new ClientError("disconnected", `the connection closed (${code}${reason ? ": " + reason : ""}) before the reply came`), false);
     const r = this.#options.reconnect ?? true;
     const opts = typeof r === "object" ? r : {};
@@ -432,7 +539,29 @@ class Client {
     return entry;
   }
 
-  #write(text, request) {
+  /**
+   * Keeps the room streams' bookkeeping of an outgoing message; false when the message must
+   * not go out now: a join while disconnected (remembered, it is sent on open, before the
+   * queue) or a leave of a room the server already forgot with the lost connection.
+   */
+  #track(msg, request) {
+    const type = msg?.[CLIENT_TAG];
+    const room = msg?.[ROOM];
+    if (typeof room !== "string" || this.#status === "closed") return true; // #write throws
+    const connected = this.#ws !== null && this.#ws.readyState === OPEN;
+    if (JOINS.has(type)) {
+      const join = { ...msg };
+      delete join[CLIENT_ID];
+      const place = this.#rooms.get(room);
+      if (place) place.join = join;
+      else this.#rooms.set(room, new Place(join));
+      return connected || request !== null;
+    }
+    if (LEAVES.has(type) && this.#rooms.delete(room)) return connected || request !== null;
+    return true;
+  }
+
+  #write(text, request, msg = null) {
     if (this.#status === "closed") throw new ClientError("closed", "the client is closed");
     const ws = this.#ws;
     if (ws && ws.readyState === OPEN) {
@@ -444,7 +573,7 @@ class Client {
     if (this.#queue.length >= limit) {
       throw new ClientError("queue_full", `not connected and ${limit} messages are already waiting`);
     }
-    this.#queue.push({ text, request });
+    this.#queue.push({ text, request, msg });
   }
 
   #invalid(data, reason, pointer) {
@@ -479,11 +608,30 @@ class Client {
       const e = checkMessage(msg);
       if (e) return this.#invalid(data, e.reason, e.pointer);
     }
+    // A stored message already seen in this epoch (a replay's overlap, or the app's own
+    // published message coming back in a replay) is dropped, for handlers and listeners alike.
+    const place = STREAM_MESSAGES.has(tag) || ANNOUNCES.has(tag) ? this.#rooms.get(msg[ROOM]) : undefined;
+    let resumed = null;
+    if (place && STREAM_MESSAGES.has(tag) && place.epoch !== null && isOffset(msg[OFFSET])) {
+      if (place.seen(msg[OFFSET])) return;
+      place.mark(msg[OFFSET]);
+    }
+    if (place && ANNOUNCES.has(tag) && JOINS.get(place.join[CLIENT_TAG]) === tag
+        && typeof msg[EPOCH] === "string" && isOffset(msg[OFFSET])) {
+      const since = place.resuming;
+      place.resuming = null;
+      place.at(msg[EPOCH], msg[OFFSET]);
+      if (since) resumed = { room: msg[ROOM], recovered: msg[RECOVERED] === true && since[EPOCH] === msg[EPOCH], epoch: msg[EPOCH], offset: msg[OFFSET], since };
+    }
     const id = msg[SERVER_ID];
     const entry = typeof id === "number" ? this.#pending.get(id) : undefined;
     let answered = false;
     if (entry && entry.sent && (tag === entry.reply || tag === ERROR_TYPE)) {
       this.#settle(id);
+      if (tag !== ERROR_TYPE && entry.publishes !== null && isOffset(msg[OFFSET])) {
+        const own = this.#rooms.get(entry.publishes);
+        if (own && own.epoch !== null) own.mark(msg[OFFSET]);
+      }
       if (tag === ERROR_TYPE) entry.reject(new ProtocolError(msg));
       else entry.resolve(msg);
       answered = true;
@@ -500,9 +648,13 @@ class Client {
     for (const { listener } of this.#listeners.get(known ? tag : "*") ?? []) {
       try { listener(msg); } catch (e) { report(e); }
     }
-    if (answered || !HANDLED_SET.has(known ? tag : "*")) return;
-    const handler = this.#handlers?.[known ? tag : "*"];
-    if (!handler) return this.#invalid(data, `no handler for ${JSON.stringify(tag)}: call client.handle() right after connect()`, "");
-    try { handler(msg); } catch (e) { report(e); }
+    if (!answered && HANDLED_SET.has(known ? tag : "*")) {
+      const handler = this.#handlers?.[known ? tag : "*"];
+      if (!handler) this.#invalid(data, `no handler for ${JSON.stringify(tag)}: call client.handle() right after connect()`, "");
+      else try { handler(msg); } catch (e) { report(e); }
+    }
+    if (resumed && this.#options.onResume) {
+      try { this.#options.onResume(resumed); } catch (e) { report(e); }
+    }
   }
 }

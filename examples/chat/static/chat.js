@@ -1,7 +1,8 @@
 // @ts-check
 // The chat page, on the generated client (../schema/chat.client.js): the socket, the ids, the
-// replies, reconnecting and checking every frame are the client's; the page only says what each
-// message does. `tsc --checkJs` in CI checks it against ../schema/chat.client.d.ts: a handler
+// replies, reconnecting, resuming the room after a reconnect (`since`, replayed messages, none
+// twice) and checking every frame are the client's; the page only says what each message does,
+// and fills the view with `history` when it opens the room or a resume could not recover. `tsc --checkJs` in CI checks it against ../schema/chat.client.d.ts: a handler
 // missing for a message the server can send, or a request of a message without a reply, does
 // not type-check.
 
@@ -9,6 +10,10 @@ import { connect, ProtocolError } from "../schema/chat.client.js";
 
 /** @typedef {import("../schema/chat.client.js").Client} Client */
 /** @typedef {import("../schema/chat.client.js").Status} Status */
+/** @typedef {import("../schema/chat.client.js").ResumeResult} ResumeResult */
+
+/** History is read 100 messages at a time, at most this many pages after a failed resume. */
+const HISTORY_PAGES = 10;
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const nameInput = /** @type {HTMLInputElement} */ ($("name"));
@@ -38,6 +43,12 @@ const typers = new Map();
 const online = new Set();
 /** @type {Map<string, Set<string>>} read receipts that arrived before their `sent` */
 const earlyReads = new Map();
+/** @type {Map<string, HTMLElement>} stored messages on screen, by id (from the server, or the page's own once `sent` came) */
+const shown = new Map();
+/** @type {string[]} the room's epochs in the order the page met them: lines sort by (epoch, offset) */
+const epochs = [];
+/** The room's epoch as last announced. */
+let epoch = "";
 let typingSent = 0;
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let typingTimer;
@@ -87,6 +98,99 @@ function addMessage(from, text, id, mine) {
   return li;
 }
 
+/** @param {Element} li */
+function orderOf(li) {
+  return [epochs.indexOf(/** @type {HTMLElement} */ (li).dataset.epoch ?? ""), Number(/** @type {HTMLElement} */ (li).dataset.offset)];
+}
+
+/**
+ * Puts a stored message's line where its room position says, among the other stored lines
+ * (lines still waiting for their `sent` stay where they were written).
+ * @param {HTMLElement} li
+ * @param {string} e the epoch
+ * @param {number} offset
+ */
+function place(li, e, offset) {
+  if (!epochs.includes(e)) epochs.push(e);
+  li.dataset.epoch = e;
+  li.dataset.offset = String(offset);
+  const [me, mo] = orderOf(li);
+  /** @type {Element | null} */
+  let last = null;
+  for (const other of messages.querySelectorAll("li.msg[data-offset]")) {
+    if (other === li) continue;
+    const [oe, oo] = orderOf(other);
+    if (oe > me || (oe === me && oo > mo)) {
+      messages.insertBefore(li, other);
+      return;
+    }
+    last = other;
+  }
+  if (!li.isConnected) messages.append(li);
+  else if (last && li.compareDocumentPosition(last) & Node.DOCUMENT_POSITION_FOLLOWING) last.after(li);
+}
+
+/**
+ * A stored message (pushed, replayed or from history), once: false when it is on screen already.
+ * @param {string} e the epoch it belongs to
+ * @param {{ messageId: string, offset: number, from: string, text: string }} msg
+ */
+function addStored(e, msg) {
+  if (shown.has(msg.messageId)) return false;
+  const li = addMessage(msg.from, msg.text, msg.messageId, msg.from === me);
+  shown.set(msg.messageId, li);
+  place(li, e, msg.offset);
+  messages.scrollTop = messages.scrollHeight;
+  return true;
+}
+
+/**
+ * Fills the view from `history`: the latest page when the room opens; after a resume that did
+ * not recover, back from the newest until what the page had (`since`, in the same epoch) or
+ * the start of the new epoch. Says honestly what it could not get.
+ * @param {Client} c
+ * @param {string} r the room
+ * @param {ResumeResult | null} resume
+ */
+async function fillFromHistory(c, r, resume) {
+  const target = resume === null ? Infinity : resume.epoch === resume.since.epoch ? resume.since.offset + 1 : 1;
+  /** @type {number | undefined} */
+  let before;
+  let oldest = Infinity;
+  try {
+    for (let page = 0; page < (resume === null ? 1 : HISTORY_PAGES); page++) {
+      const h = await c.request({ type: "history", room: r, limit: resume === null ? 50 : 100, ...(before === undefined ? {} : { before }) });
+      if (client !== c || r !== room) return;
+      for (const m of h.messages) addStored(h.epoch, m);
+      if (h.messages.length === 0) break;
+      oldest = h.messages[0].offset;
+      if (oldest <= target) break;
+      before = oldest;
+    }
+  } catch (e) {
+    gap(`could not read the history: ${e instanceof ProtocolError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : e}`);
+    return;
+  }
+  if (resume === null) return;
+  if (resume.epoch !== resume.since.epoch) {
+    gap("the server lost this room's history: messages sent while you were away may be missing");
+  }
+  const missing = Number.isFinite(oldest) ? oldest - target : 0;
+  if (missing > 0) gap(`${missing} message${missing > 1 ? "s" : ""} sent while you were away could not be recovered`);
+}
+
+/**
+ * A line saying what could not be shown, and the count of them on `#messages` (for tests).
+ * @param {string} text
+ */
+function gap(text) {
+  const li = document.createElement("li");
+  li.className = "system gap";
+  li.textContent = text;
+  messages.append(li);
+  messages.dataset.gaps = String(Number(messages.dataset.gaps ?? 0) + 1);
+}
+
 /**
  * @param {Element} li
  * @param {string} by
@@ -127,12 +231,9 @@ function showStatus(s, detail) {
   // While reconnecting, messages wait in the client's queue.
   textInput.disabled = s === "closed";
   sendButton.disabled = s === "closed";
-  if (s === "open") {
-    errorLine.textContent = "";
-    // The server forgets a connection's rooms when it closes: join (again) first; what was
-    // written while disconnected is sent after this.
-    client?.send({ type: "join", room });
-  }
+  // The client joins the room again by itself (resuming it) before what was written while
+  // disconnected is sent.
+  if (s === "open") errorLine.textContent = "";
 }
 
 /** Whether this login already joined once (the next `joined` follows a reconnect). */
@@ -144,6 +245,10 @@ $("login").addEventListener("submit", (ev) => {
   room = roomInput.value.trim();
   rejoined = false;
   client?.close(1000, "logging in again");
+  shown.clear();
+  epochs.length = 0;
+  messages.replaceChildren();
+  delete messages.dataset.gaps;
   const proto = location.protocol === "https:" ? "wss" : "ws";
   const token = tokenInput.value.trim();
   const query = token ? `token=${encodeURIComponent(token)}` : `user=${encodeURIComponent(me)}`;
@@ -151,6 +256,8 @@ $("login").addEventListener("submit", (ev) => {
     onStatus: (s, detail) => { if (client === c) showStatus(s, detail); },
     onError: (e) => { errorLine.textContent = `${e.code}: ${e.message}`; },
     onInvalid: (f) => { console.warn(`invalid frame from the server: ${f.reason} at ${f.pointer || "/"}`); },
+    // Everything after `since` was replayed, or the page reads what it can from history.
+    onResume: (r) => { if (client === c && !r.recovered) void fillFromHistory(c, r.room, r); },
   });
   client = c;
   c.handle({
@@ -158,7 +265,11 @@ $("login").addEventListener("submit", (ev) => {
       online.clear();
       for (const m of msg.members) online.add(m);
       renderMembers();
+      epoch = msg.epoch;
       system(rejoined ? `you are back in ${msg.room}` : `you joined ${msg.room}`);
+      // Opening the room: the latest messages. (A resume that did not recover fills from
+      // history in onResume.)
+      if (!rejoined) void fillFromHistory(c, msg.room, null);
       rejoined = true;
     },
     presence: (msg) => {
@@ -168,7 +279,8 @@ $("login").addEventListener("submit", (ev) => {
       system(`${msg.user} is ${msg.online ? "online" : "offline"}`);
     },
     message: (msg) => {
-      addMessage(msg.from, msg.text, msg.messageId, false);
+      // Replayed messages come before the announcement of the resume: still `epoch`'s.
+      addStored(epoch, msg);
       typers.delete(msg.from);
       renderTyping();
       // The message is on screen now: tell its author.
@@ -187,6 +299,8 @@ $("login").addEventListener("submit", (ev) => {
       renderTyping();
     },
   });
+  // Sent when the connection opens; after a reconnect the client joins again with `since`.
+  c.send({ type: "join", room });
 });
 
 // `typing` goes out when typing starts and again every 3 s while it goes on (receivers drop
@@ -206,6 +320,10 @@ $("compose").addEventListener("submit", (ev) => {
   client.request({ type: "message", room, text }).then(
     (sent) => {
       li.dataset.id = sent.messageId;
+      // History may have shown it first (it was read while this reply was on its way).
+      shown.get(sent.messageId)?.remove();
+      shown.set(sent.messageId, li);
+      place(li, epoch, sent.offset);
       for (const by of earlyReads.get(sent.messageId) ?? []) addReceipt(li, by);
       earlyReads.delete(sent.messageId);
     },

@@ -44,8 +44,14 @@ export type Status = "connecting" | "open" | "reconnecting" | "closed";
 export interface StatusDetail {
   /** The attempt being waited for (`reconnecting`), or the attempts made (`closed`); 0 when open. */
   attempt: number;
-  /** `open`: whether this is a reconnection (rooms must be joined again). */
+  /** `open`: whether this is a reconnection. Rooms joined with a stream-joining message (see
+   * {@link ConnectOptions.onResume}) are joined again by the client; others are the app's to
+   * join again. */
   reconnected?: boolean;
+  /** `open`: the stream rooms the client has just joined on this connection (again, with
+   * `since`, where it had a position; on the first open, those joined while connecting), before
+   * anything sent in `onStatus` and before the queue. */
+  resuming?: string[];
   /** `reconnecting`: milliseconds until the attempt. */
   delay?: number;
   /** The close code of the connection that ended. */
@@ -104,9 +110,17 @@ export interface ConnectOptions {
   /** Check every incoming frame against its message's schema (default on); one that fails goes
    * to `onInvalid`, never to a handler. */
   validate?: boolean;
-  /** Every status change. Sends made here on `open` go out before the queued ones, so this is
-   * where to join rooms again. */
+  /** Every status change. Sends made here on `open` go out after the client's own re-joins of
+   * stream rooms and before the queued ones, so this is where to join other rooms again. */
   onStatus?: (status: Status, detail: StatusDetail) => void;
+  /** The outcome of each resume, once the server announced the re-join (after the replay it
+   * sent). Only for protocols whose messages declare stream roles (`joins_stream`, `stream`,
+   * `publishes`, `leaves_stream`): the client keeps each joined room's epoch and the offset up
+   * to which it has every message, joins again after a reconnect with `since`, and drops
+   * stored messages it already had. `recovered: false` means messages may be missing (the
+   * epoch changed, or the history no longer reaches back): fetch them (e.g. with a history
+   * request) from {@link ResumeResult.since}. */
+  onResume?: (result: ResumeResult) => void;
   /** Frames refused (default: `console.warn`). */
   onInvalid?: (frame: InvalidFrame) => void;
   /** Error replies that answer no pending request (default: `console.warn`), and refusals of
@@ -116,6 +130,32 @@ export interface ConnectOptions {
    * `{type: "refresh", token}`) every `every` ms; returning nothing skips that turn. Pass `url` as
    * a function to reconnect with a fresh token too. */
   refresh?: RefreshOptions;
+}
+
+/** Where the client stands in one room's stream: every stored message up to `offset` of
+ * `epoch` has reached it (pushed, replayed, or the reply to its own publishing request). */
+export interface StreamPosition {
+  /** The room. */
+  room: string;
+  /** The room's epoch (opaque; changes whenever the room's history was lost). */
+  epoch: string;
+  /** The highest offset up to which no message is missing. */
+  offset: number;
+}
+
+/** One room's resume after a reconnect (see {@link ConnectOptions.onResume}). */
+export interface ResumeResult {
+  /** The room. */
+  room: string;
+  /** Whether every message after `since` was replayed: nothing is missing. */
+  recovered: boolean;
+  /** The room's epoch now. */
+  epoch: string;
+  /** The room's latest offset now (the client's position from here on). */
+  offset: number;
+  /** Where the client stood before: what it asked to resume from. With `recovered: false`,
+   * what came after it in `since.epoch` may be missing. */
+  since: { epoch: string; offset: number };
 }
 
 /** See {@link ConnectOptions.refresh}. */
@@ -147,9 +187,17 @@ export type ServerMessageOf<T extends ServerMessage.MessageType> = Extract<Serve
 export interface Client {
   /** The current status. */
   readonly status: Status;
-  /** Sends any client message; while disconnected it waits in the queue.
+  /** Sends any client message; while disconnected it waits in the queue. A stream-joining
+   * message is remembered instead (sent on every open, see {@link ConnectOptions.onResume});
+   * a stream-leaving message forgets its room, and is not queued (the server forgot the room
+   * with the lost connection). Publish with `request`, so the reply's offset counts as seen.
+   * A join the server refused is still remembered (its error reply carries no id to match it
+   * by) and sent again after a reconnect, until a leave forgets it.
    * @throws {ClientError} `queue_full` or `closed`. */
   send(msg: ClientMessage): void;
+  /** Where the client stands in each stream room it joined and whose join was announced; empty
+   * for protocols without stream roles. */
+  positions(): StreamPosition[];
   /** Sends a request (a message that declares its reply) with a fresh correlation id and
    * resolves with the reply. Rejects with {@link ProtocolError} on an error reply, with
    * {@link ClientError} `timeout`, `disconnected` (the connection closed after it was sent),

@@ -3,7 +3,7 @@
 // the line below it type-checks, tsc fails ("Unused '@ts-expect-error' directive").
 
 import { connect, ClientError, ProtocolError } from "./chat.client.js";
-import type { Client, Handlers, Requests, Status } from "./chat.client.js";
+import type { Client, Handlers, Requests, ResumeResult, Status, StreamPosition } from "./chat.client.js";
 import type { ServerMsg } from "./chat.js";
 
 const client: Client = connect("ws://127.0.0.1:1/ws?user=alice", {
@@ -114,6 +114,28 @@ off();
 client.on("joind", () => {});
 // @ts-expect-error the listener gets that type's message
 client.on("presence", (m) => console.log(m.members));
+
+// Resume: typed results and positions.
+connect("ws://127.0.0.1:1/ws?user=alice", {
+  onStatus: (_s, detail) => { const rooms: string[] | undefined = detail.resuming; console.log(rooms); },
+  onResume: (r: ResumeResult) => {
+    const ok: boolean = r.recovered;
+    const since: { epoch: string; offset: number } = r.since;
+    console.log(ok, since, r.room, r.epoch, r.offset);
+    // @ts-expect-error an offset is a number
+    const offset: string = r.offset;
+    // @ts-expect-error no such field on a resume result
+    console.log(r.members, offset);
+  },
+});
+const positions: StreamPosition[] = client.positions();
+for (const p of positions) console.log(p.room, p.epoch, p.offset.toFixed(0));
+// @ts-expect-error positions() is a list, not a map by room
+console.log(client.positions()["general"].offset);
+connect("ws://127.0.0.1:1/ws", {
+  // @ts-expect-error onResume gets one result, not a list
+  onResume: (rs: ResumeResult[]) => console.log(rs.length),
+});
 
 client.close(1000, "bye");
 const status: Status = client.status;
