@@ -109,6 +109,7 @@ pub enum ClientMsg {
         room: String,
         /// Where this client left off (epoch and offset from `joined`, `message` and `sent`):
         /// resume instead of starting at the latest message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<Since>,
     },
     /// Say something in a room you joined; answered with `sent` carrying the message id and
@@ -154,8 +155,10 @@ pub enum ClientMsg {
         /// The room.
         room: String,
         /// How many messages, 1 to 100 (default 50).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<HistoryLimit>,
         /// Only messages with a smaller offset (default: the latest).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         before: Option<u64>,
     },
     /// Leave a room; the others get `presence` offline when it was your last connection there.
