@@ -181,6 +181,29 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
     }
 }
 
+/// A variant of the other direction's enum named by an attribute (`reply = ServerMsg::Sent`,
+/// `pushes(...)`, `joins_stream = ...`): its Rust name, and a function giving its wire name
+/// through that enum (so renames there are honoured). The variant must exist: a pattern that
+/// names it is emitted, which does not compile otherwise.
+fn variant_of_other(path: &syn::Path, out: &mut Pieces) -> (String, TokenStream) {
+    let enum_path = crate::dispatch::enum_of(path);
+    let name = path
+        .segments
+        .last()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default();
+    out.items.push(quote! {
+        const _: fn(&#enum_path) -> bool = |__m| ::core::matches!(__m, #path { .. });
+    });
+    let wire = quote! {
+        || match <#enum_path as ::protocol_core::Protocol>::meta_by_name(#name) {
+            ::core::option::Option::Some(__m) => __m.wire_name,
+            ::core::option::Option::None => #name,
+        }
+    };
+    (name, wire)
+}
+
 fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut Pieces) {
     let p = private();
     let ident = cont.ident;
@@ -193,31 +216,8 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
     let aliases: Vec<String> = v.attrs.aliases.iter().map(LitStr::value).collect();
     let reply = match &v.attrs.reply {
         Some(path) => {
-            let mut enum_path = path.clone();
-            let variant = enum_path.segments.pop().map(|p| p.ident);
-            let enum_path = {
-                let mut e = enum_path;
-                // `pop` leaves a trailing `::`; rebuild without it.
-                let segments: Vec<_> = e.segments.iter().cloned().collect();
-                e.segments = segments.into_iter().collect();
-                e
-            };
-            let variant_name = variant
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            // The reply variant must exist: this pattern does not compile otherwise.
-            out.items.push(quote! {
-                const _: fn(&#enum_path) -> bool = |__m| ::core::matches!(__m, #path { .. });
-            });
-            quote! {
-                ::core::option::Option::Some(::protocol_core::__private::ReplyRef::__new(#variant_name, || {
-                    match <#enum_path as ::protocol_core::Protocol>::meta_by_name(#variant_name) {
-                        ::core::option::Option::Some(__m) => __m.wire_name,
-                        ::core::option::Option::None => #variant_name,
-                    }
-                }))
-            }
+            let (name, wire) = variant_of_other(path, out);
+            quote!(::core::option::Option::Some(::protocol_core::__private::ReplyRef::__new(#name, #wire)))
         }
         None => quote!(::core::option::Option::None),
     };
@@ -226,24 +226,8 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
         .pushes
         .iter()
         .map(|(path, to)| {
-            let enum_path = crate::dispatch::enum_of(path);
-            let variant_name = path
-                .segments
-                .last()
-                .map(|s| s.ident.to_string())
-                .unwrap_or_default();
-            // The pushed variant must exist: this pattern does not compile otherwise.
-            out.items.push(quote! {
-                const _: fn(&#enum_path) -> bool = |__m| ::core::matches!(__m, #path { .. });
-            });
-            quote! {
-                ::protocol_core::__private::PushRef::__new(#variant_name, || {
-                    match <#enum_path as ::protocol_core::Protocol>::meta_by_name(#variant_name) {
-                        ::core::option::Option::Some(__m) => __m.wire_name,
-                        ::core::option::Option::None => #variant_name,
-                    }
-                }, #to)
-            }
+            let (name, wire) = variant_of_other(path, out);
+            quote!(::protocol_core::__private::PushRef::__new(#name, #wire, #to))
         })
         .collect();
     let error_codes = &v.attrs.error_codes;
@@ -278,22 +262,6 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
             };
         }
     };
-    let announce_ref = |path: &syn::Path| {
-        let enum_path = crate::dispatch::enum_of(path);
-        let variant_name = path
-            .segments
-            .last()
-            .map(|s| s.ident.to_string())
-            .unwrap_or_default();
-        quote! {
-            ::protocol_core::__private::ReplyRef::__new(#variant_name, || {
-                match <#enum_path as ::protocol_core::Protocol>::meta_by_name(#variant_name) {
-                    ::core::option::Option::Some(__m) => __m.wire_name,
-                    ::core::option::Option::None => #variant_name,
-                }
-            })
-        }
-    };
     let stream_meta = if stream_field.is_some() {
         out.items.push(room_check(
             quote!(#ident::#vident),
@@ -316,8 +284,11 @@ fn expand_variant(cont: &Container<'_>, v: &Variant<'_>, index: usize, out: &mut
                 }
             };
         });
-        let r = announce_ref(announce);
-        quote!(.__with_role(::protocol_core::StreamRole::Join, ::core::option::Option::Some(#r)))
+        let (name, wire) = variant_of_other(announce, out);
+        quote!(.__with_role(
+            ::protocol_core::StreamRole::Join,
+            ::core::option::Option::Some(::protocol_core::__private::ReplyRef::__new(#name, #wire)),
+        ))
     } else if v.attrs.leaves_stream {
         out.items
             .push(room_check(quote!(#ident::#vident), None, quote!(())));

@@ -10,9 +10,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use chat_example::{ClientMsg, ServerMsg};
-use protocol_core::{Backoff, Client};
 
-use common::{ChatProcess, CutProxy, join, say};
+use common::{ChatProcess, CutProxy, join, resuming_client, say};
 
 /// Messages the sender posts.
 const MESSAGES: usize = 500;
@@ -49,29 +48,14 @@ async fn run(sender: &ChatProcess, receiver_targets: Vec<String>) -> Outcome {
         .map_or(7, |d| d.as_nanos() as u64);
     eprintln!("chaos seed {seed}");
     let proxy = CutProxy::start_many(receiver_targets).await;
-    let mut bob: Client<ClientMsg, ServerMsg> =
-        Client::builder(format!("ws://{}/ws?user=bob", proxy.addr()))
-            .reconnect(Backoff {
-                initial: Duration::from_millis(10),
-                max: Duration::from_millis(200),
-            })
-            // CHAOS_WITHOUT_RESUME=1 shows what the same run delivers without resume (the
-            // test then fails, after printing the figures).
-            .resume(std::env::var_os("CHAOS_WITHOUT_RESUME").is_none())
-            .connect()
-            .await
-            .unwrap();
-    bob.send(&ClientMsg::Join {
-        room: "general".into(),
-        since: None,
-    })
-    .await
-    .unwrap();
-    let joined = tokio::time::timeout(Duration::from_secs(5), bob.next()).await;
-    assert!(
-        matches!(joined, Ok(Some(ServerMsg::Joined { .. }))),
-        "{joined:?}"
-    );
+    // CHAOS_WITHOUT_RESUME=1 shows what the same run delivers without resume (the test then
+    // fails, after printing the figures).
+    let mut bob = resuming_client(
+        format!("ws://{}/ws?user=bob", proxy.addr()),
+        "general",
+        std::env::var_os("CHAOS_WITHOUT_RESUME").is_none(),
+    )
+    .await;
 
     let mut alice = sender.connect("alice").await;
     join(&mut alice, "general").await;
@@ -193,44 +177,15 @@ async fn across_a_redis_restart_the_receiver_refetches_history_and_shows_nothing
     let mut redis = redis();
     let (n1, n2) = (node_on(&redis), node_on(&redis));
     let proxy = CutProxy::start_many(vec![n1.addr().to_owned(), n2.addr().to_owned()]).await;
-    let mut bob: Client<ClientMsg, ServerMsg> =
-        Client::builder(format!("ws://{}/ws?user=bob", proxy.addr()))
-            .reconnect(Backoff {
-                initial: Duration::from_millis(20),
-                max: Duration::from_millis(300),
-            })
-            .connect()
-            .await
-            .unwrap();
-    bob.send(&ClientMsg::Join {
-        room: "general".into(),
-        since: None,
-    })
-    .await
-    .unwrap();
-    let joined = tokio::time::timeout(Duration::from_secs(5), bob.next()).await;
-    assert!(
-        matches!(joined, Ok(Some(ServerMsg::Joined { .. }))),
-        "{joined:?}"
-    );
+    let mut bob = resuming_client(
+        format!("ws://{}/ws?user=bob", proxy.addr()),
+        "general",
+        true,
+    )
+    .await;
 
     // The sender retries each message until it is stored (Redis is away for a while).
-    let alice: Client<ClientMsg, ServerMsg> =
-        Client::builder(format!("ws://{}/ws?user=alice", n1.addr()))
-            .reconnect(Backoff {
-                initial: Duration::from_millis(20),
-                max: Duration::from_millis(300),
-            })
-            .connect()
-            .await
-            .unwrap();
-    alice
-        .send(&ClientMsg::Join {
-            room: "general".into(),
-            since: None,
-        })
-        .await
-        .unwrap();
+    let alice = resuming_client(format!("ws://{}/ws?user=alice", n1.addr()), "general", true).await;
     let (restart_tx, restart_rx) = tokio::sync::oneshot::channel::<()>();
     let post = tokio::spawn(async move {
         let mut sent = Vec::new();

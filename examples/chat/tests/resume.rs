@@ -281,31 +281,7 @@ async fn a_typed_client_resumes_on_its_own_after_a_cut() {
     let srv = start().await;
     let proxy = common::CutProxy::start(srv.addr().to_string()).await;
     let url = format!("ws://{}/ws?user=bob", proxy.addr());
-    let mut bob: protocol_core::Client<ClientMsg, ServerMsg> = protocol_core::Client::builder(url)
-        .reconnect(protocol_core::Backoff {
-            initial: Duration::from_millis(20),
-            max: Duration::from_millis(100),
-        })
-        .connect()
-        .await
-        .unwrap();
-    bob.send(&ClientMsg::Join {
-        room: "general".into(),
-        since: None,
-    })
-    .await
-    .unwrap();
-    let first = tokio::time::timeout(Duration::from_secs(5), bob.next()).await;
-    assert!(
-        matches!(
-            first,
-            Ok(Some(ServerMsg::Joined {
-                recovered: None,
-                ..
-            }))
-        ),
-        "{first:?}"
-    );
+    let mut bob = common::resuming_client(url, "general", true).await;
     let mut alice = srv.connect_as("alice").await;
     join_since(&mut alice, "general", None).await;
     joined(&mut alice, "general").await;

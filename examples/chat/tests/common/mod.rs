@@ -230,3 +230,35 @@ impl Drop for CutProxy {
         self.cut();
     }
 }
+
+/// The typed client reconnecting with a short backoff (resume on unless `resume` is false),
+/// joined to `room` (its `joined` taken).
+pub async fn resuming_client(
+    url: String,
+    room: &str,
+    resume: bool,
+) -> protocol_core::Client<ClientMsg, ServerMsg> {
+    let client = protocol_core::Client::builder(url)
+        .reconnect(protocol_core::Backoff {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(200),
+        })
+        .resume(resume)
+        .connect()
+        .await
+        .unwrap();
+    client
+        .send(&ClientMsg::Join {
+            room: room.into(),
+            since: None,
+        })
+        .await
+        .unwrap();
+    let mut client = client;
+    let joined = tokio::time::timeout(Duration::from_secs(5), client.next()).await;
+    assert!(
+        matches!(joined, Ok(Some(ServerMsg::Joined { .. }))),
+        "{joined:?}"
+    );
+    client
+}
