@@ -41,7 +41,7 @@ impl<'c, T> Attr<'c, T> {
     }
 }
 
-const CONTAINER_KEYS: &str = "tag, rename_all, rename_all_fields, deny_unknown_fields, id, on_unknown, handler, handler_default";
+const CONTAINER_KEYS: &str = "tag, rename_all, rename_all_fields, deny_unknown_fields, id, on_unknown, handler, handler_default, crate";
 const VARIANT_KEYS: &str = "rename, alias, rename_all, deny_unknown_fields, other, reply, error, pushes, error_codes, stream, joins_stream, leaves_stream, publishes";
 
 /// Attributes on the enum.
@@ -54,6 +54,8 @@ pub struct Container {
     pub handler_default: bool,
     pub id: Option<LitStr>,
     pub on_unknown: Option<UnknownPolicy>,
+    /// `crate = "path"`: where `protocol_core` is, when it is renamed or re-exported.
+    pub krate: Option<syn::Path>,
 }
 
 /// `on_unknown = "reply" | "ignore" | "close"`.
@@ -149,6 +151,7 @@ impl Container {
         let mut handler_default = Attr::none(cx, "handler_default");
         let mut id = Attr::none(cx, "id");
         let mut on_unknown = Attr::none(cx, "on_unknown");
+        let mut krate = Attr::none(cx, "crate");
         reject_serde(cx, attrs, "the enum");
         for attr in attrs.iter().filter(|a| a.path().is_ident("protocol")) {
             let result = attr.parse_nested_meta(|meta| {
@@ -178,6 +181,12 @@ impl Container {
                     }
                 } else if meta.path.is_ident("handler_default") {
                     handler_default.set(&meta.path, ());
+                } else if meta.path.is_ident("crate") {
+                    let s = get_lit_str(&meta)?;
+                    match s.parse::<syn::Path>() {
+                        Ok(path) => krate.set(&meta.path, path),
+                        Err(_) => cx.error_spanned_by(&s, "`crate` must be a path to protocol_core, e.g. \"::my_app::protocol_core\""),
+                    }
                 } else if meta.path.is_ident("id") {
                     let s = get_lit_str(&meta)?;
                     if s.value().is_empty() {
@@ -216,6 +225,7 @@ impl Container {
             handler_default: handler_default.get().is_some(),
             id: id.get(),
             on_unknown: on_unknown.get(),
+            krate: krate.get(),
         }
     }
 }
