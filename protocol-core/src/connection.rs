@@ -134,10 +134,7 @@ impl<In: Dispatch<H>, H: Send + Sync + 'static> FrameHandler for TypedFrames<In,
             }
             _ => {
                 if let Outcome::Error { error, .. } = &outcome {
-                    cx.hub()
-                        .stats()
-                        .errors
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    cx.hub().stats().record_error(error.code());
                     tracing::debug!(
                         code = error.code(),
                         message = error.message(),
@@ -332,6 +329,7 @@ pub(crate) async fn run<S, F>(
                                     ErrorCode::RATE_LIMITED,
                                     format!("too many messages: the limit is {} per second (burst {})", limits.rate_per_second, limits.rate_burst),
                                 );
+                                hub.stats().record_error(error.code());
                                 Reaction::Text(error_frame::<F::Out>(&error, id).into())
                             } else {
                                 strikes = 0;
@@ -456,6 +454,7 @@ async fn handle<F: FrameHandler>(
                 ErrorCode::INTERNAL,
                 "the server failed to handle this message",
             );
+            cx.hub().stats().record_error(error.code());
             Reaction::Text(error_frame::<F::Out>(&error, id_hint()).into())
         }
         Err(_) => {
@@ -467,6 +466,7 @@ async fn handle<F: FrameHandler>(
                 ErrorCode::TIMEOUT,
                 format!("no answer within {} ms", deadline.as_millis()),
             );
+            cx.hub().stats().record_error(error.code());
             Reaction::Text(error_frame::<F::Out>(&error, id_hint()).into())
         }
     }

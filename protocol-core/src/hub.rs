@@ -357,7 +357,12 @@ impl Stats {
     pub fn record_error(&self, code: &str) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         let mut by_code = self.by_code.lock().unwrap_or_else(PoisonError::into_inner);
-        *by_code.entry(code.to_owned()).or_default() += 1;
+        match by_code.get_mut(code) {
+            Some(n) => *n += 1,
+            None => {
+                by_code.insert(code.to_owned(), 1);
+            }
+        }
     }
 
     /// Error replies sent, by code.
@@ -610,8 +615,24 @@ impl<Out: Protocol> Hub<Out> {
         identity: Arc<str>,
         expires: Option<std::time::SystemTime>,
     ) -> Arc<ConnEntry> {
+        self.register_with(identity, expires, self.inner.queue_capacity)
+    }
+
+    /// Frames a connection attached to this hub may have queued ([`HubBuilder::queue_capacity`]).
+    pub fn queue_capacity(&self) -> usize {
+        self.inner.queue_capacity
+    }
+
+    /// [`Hub::register`] with a queue of `capacity` frames (a server's
+    /// [`Limits::queue_capacity`](crate::Limits::queue_capacity)).
+    pub(crate) fn register_with(
+        &self,
+        identity: Arc<str>,
+        expires: Option<std::time::SystemTime>,
+        capacity: usize,
+    ) -> Arc<ConnEntry> {
         let id = ConnId(self.inner.next_conn.fetch_add(1, Ordering::Relaxed));
-        let outbox = Outbox::new(self.inner.queue_capacity, self.inner.slow_consumer);
+        let outbox = Outbox::new(capacity, self.inner.slow_consumer);
         let entry = Arc::new(ConnEntry {
             id,
             identity: Arc::clone(&identity),

@@ -50,6 +50,8 @@ pub struct Limits {
     /// this minus the 16 KiB batch buffer. Only what is written is allocated. Default 4 MiB.
     pub max_write_buffer_size: usize,
     /// Frames queued per connection before the slow-consumer policy applies. Default 256.
+    /// With a hub of your own ([`ServerBuilder::hub`]) left at this default, the hub's
+    /// [`HubBuilder::queue_capacity`](crate::HubBuilder::queue_capacity) applies instead.
     pub queue_capacity: usize,
     /// Ping interval. Default 15 s.
     pub heartbeat_interval: Duration,
@@ -344,18 +346,32 @@ impl<F: FrameHandler> ServerBuilder<F> {
     where
         F: FrameHandler,
     {
-        let hub = self.hub.unwrap_or_else(|| {
-            Hub::builder()
-                .queue_capacity(self.limits.queue_capacity)
-                .build()
-        });
+        let mut limits = self.limits;
+        let default = Limits::default().queue_capacity;
+        let hub = match self.hub {
+            None => Hub::builder().queue_capacity(limits.queue_capacity).build(),
+            Some(hub) => {
+                // One queue length per connection, from whichever of the two was configured.
+                let from_hub = hub.queue_capacity();
+                if limits.queue_capacity == default {
+                    limits.queue_capacity = from_hub;
+                } else if from_hub != default && from_hub != limits.queue_capacity {
+                    tracing::warn!(
+                        limits = limits.queue_capacity,
+                        hub = from_hub,
+                        "Limits::queue_capacity and HubBuilder::queue_capacity differ: the server's connections queue Limits::queue_capacity frames"
+                    );
+                }
+                hub
+            }
+        };
         let (state, _) = watch::channel(RunState::Running);
         WsServer {
             shared: Arc::new(Shared {
                 frames: self.frames,
                 hub,
-                pending: Arc::new(Semaphore::new(self.limits.max_pending_handshakes.max(1))),
-                limits: Arc::new(self.limits),
+                pending: Arc::new(Semaphore::new(limits.max_pending_handshakes.max(1))),
+                limits: Arc::new(limits),
                 auth: self.auth,
                 origins: self.origins,
                 trusted_proxies: self.trusted_proxies,
@@ -678,9 +694,10 @@ impl<F: FrameHandler> WsServer<F> {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let s = &self.shared;
-        let entry = s.hub.register(
+        let entry = s.hub.register_with(
             Arc::from(admission.identity.name()),
             admission.identity.expires(),
+            s.limits.queue_capacity,
         );
         connection::run(
             ws,

@@ -447,6 +447,14 @@ async fn decode_errors_are_answered_and_garbage_does_not_disturb_others() {
         panic!()
     };
     assert_eq!(reply.as_str(), r#"{"type":"pong","id":1}"#);
+    // Every error reply is counted, by code.
+    let stats = srv.hub.stats();
+    let by_code = stats.errors_by_code();
+    assert_eq!(by_code.get("invalid_json"), Some(&1));
+    assert_eq!(by_code.get("unknown_type"), Some(&1));
+    assert_eq!(by_code.get("invalid_message"), Some(&3));
+    assert_eq!(by_code.get("internal_error"), Some(&1));
+    assert_eq!(stats.errors.load(std::sync::atomic::Ordering::Relaxed), 6);
 }
 
 #[tokio::test]
@@ -746,4 +754,30 @@ async fn clients_reconnect_with_backoff() {
         .connections_opened
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(opened, 2, "the client connected twice");
+}
+
+#[test]
+fn the_queue_length_comes_from_whichever_of_hub_and_limits_was_configured() {
+    let built = |hub: Option<usize>, limit: Option<usize>| {
+        let mut b = Server::<ClientMsg, App>::builder(App);
+        if let Some(frames) = hub {
+            b = b.hub(Hub::builder().queue_capacity(frames).build());
+        }
+        if let Some(frames) = limit {
+            b = b.with_limits(|l| l.queue_capacity = frames);
+        }
+        b.build().limits().queue_capacity
+    };
+    assert_eq!(built(None, None), 256);
+    assert_eq!(
+        built(Some(8), None),
+        8,
+        "the hub's, not silently the default"
+    );
+    assert_eq!(built(None, Some(9)), 9);
+    assert_eq!(
+        built(Some(8), Some(9)),
+        9,
+        "both set: the server's limit (with a warning)"
+    );
 }
