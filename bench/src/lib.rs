@@ -222,6 +222,18 @@ pub enum BroadcastMsg {
         /// Text.
         text: String,
     },
+    /// A chat line kept in the room's history (numbered, replayed on resume).
+    #[protocol(stream)]
+    Stored {
+        /// Room.
+        room: String,
+        /// Position in the room.
+        offset: u64,
+        /// Author.
+        from: String,
+        /// Text.
+        text: String,
+    },
 }
 
 /// What the bench server sends (only errors, here).

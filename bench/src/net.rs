@@ -358,3 +358,31 @@ pub async fn broadcast_ns_per_recipient(members: usize, broadcasts: usize) -> f6
     // The median: half the broadcasts were at least this fast.
     samples[samples.len() / 2]
 }
+
+/// [`broadcast_ns_per_recipient`] for a stream message (`Hub::publish`: numbered, stored in
+/// the room's in-memory history, then delivered), the same room and text.
+pub async fn stored_broadcast_ns_per_recipient(members: usize, broadcasts: usize) -> f64 {
+    let hub = Hub::<crate::BroadcastMsg>::builder()
+        .queue_capacity(1024)
+        .build();
+    let mut inboxes = room_members(&hub, 0..members).await;
+    let msg = crate::BroadcastMsg::Stored {
+        room: "room".into(),
+        offset: 0,
+        from: "alice".into(),
+        text: "x".repeat(100),
+    };
+    let mut samples = Vec::with_capacity(broadcasts);
+    for _ in 0..broadcasts {
+        let msg = msg.clone();
+        let start = Instant::now();
+        hub.publish("room", None, msg).await.expect("stored");
+        samples.push(start.elapsed().as_nanos() as f64 / members as f64);
+        for inbox in &mut inboxes {
+            while inbox.try_recv_text().is_some() {}
+        }
+    }
+    samples.sort_by(f64::total_cmp);
+    // The median: half the broadcasts were at least this fast.
+    samples[samples.len() / 2]
+}
