@@ -217,232 +217,340 @@ fn close_message(code: u16, reason: &str) -> Message {
     }))
 }
 
-/// Run a connection to its end: reader here, writer on its own task.
-pub(crate) async fn run<S, F>(
+/// `d` from now, saturating far in the future instead of overflowing (a limit of
+/// `Duration::MAX` means "never").
+fn after(d: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 24 * 3600))
+}
+
+/// When the reader next looks at its connection: when the next ping is due, when the heartbeat
+/// runs out (no frame since `last_seen`), and, for a credential that expires, at its expiry and
+/// at least once a second (a renewal made outside the reader's own handlers is seen within that
+/// second).
+fn check_at(
+    next_ping: tokio::time::Instant,
+    last_seen: Instant,
+    limits: &Limits,
+    expires_ms: u64,
+) -> tokio::time::Instant {
+    let silent = last_seen.elapsed();
+    let at = after(limits.heartbeat_timeout.saturating_sub(silent)).min(next_ping);
+    if expires_ms == 0 {
+        return at;
+    }
+    let left = expires_ms.saturating_sub(crate::hub::unix_ms(std::time::SystemTime::now()));
+    at.min(after(
+        Duration::from_millis(left).min(Duration::from_secs(1)),
+    ))
+}
+
+/// Run a connection to its end, on the task that called it: the reader and the writer are two
+/// futures of this one task (a connection costs one task, not two), each waiting on its own
+/// event, so a handler that awaits does not hold up the writer.
+///
+/// What an idle connection keeps is what this future holds while it waits, so the futures of
+/// user code (the handler of a message, the lifecycle hooks, leaving the rooms) are boxed for
+/// the time they run instead of being laid out inside it, and the connection has one timer, set
+/// to its next deadline (ping, heartbeat, credential expiry), rather than periodic ticks.
+pub(crate) fn run<S, F>(
     ws: WebSocketStream<S>,
     entry: Arc<ConnEntry>,
     hub: Hub<F::Out>,
     frames: Arc<F>,
     limits: Arc<Limits>,
-    mut state: watch::Receiver<RunState>,
-) where
+    state: watch::Receiver<RunState>,
+) -> impl Future<Output = ()> + Send
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: FrameHandler,
 {
     let span = tracing::info_span!("conn", id = %entry.id, identity = %entry.identity);
+    // Split here, before the future exists: an `async fn` would keep the stream it was given
+    // laid out beside its halves for the connection's whole life.
+    let (sink, stream) = ws.split();
     async move {
         tracing::debug!("open");
-        let (mut sink, mut stream) = ws.split();
-        let writer_entry = Arc::clone(&entry);
-        let ping_every = limits.heartbeat_interval;
-        let writer = tokio::spawn(
-            async move {
-                let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-                loop {
-                    tokio::select! {
-                        next = writer_entry.outbox.next() => match next {
-                            Some(Next::Frame(frame)) => {
-                                // Batch what is queued into one flush (one syscall for a backlog).
-                                let mut pending = Some(Next::Frame(frame));
-                                let mut failed = false;
-                                let mut close = None;
-                                while let Some(next) = pending.take() {
-                                    match next {
-                                        Next::Frame(f) => {
-                                            if sink.feed(f).await.is_err() {
-                                                failed = true;
-                                                break;
-                                            }
-                                            pending = writer_entry.outbox.try_next();
-                                        }
-                                        Next::Close(code, reason) => close = Some((code, reason)),
-                                    }
-                                }
-                                if failed || sink.flush().await.is_err() {
-                                    break;
-                                }
-                                if let Some((code, reason)) = close {
-                                    let _ = sink.send(close_message(code, &reason)).await;
-                                    break;
-                                }
-                            }
-                            Some(Next::Close(code, reason)) => {
-                                let _ = sink.send(close_message(code, &reason)).await;
-                                break;
-                            }
-                            None => break,
-                        },
-                        _ = ping.tick() => {
-                            if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                writer_entry.outbox.mark_closed();
-                let _ = sink.close().await;
-            }
-            .in_current_span(),
-        );
-
-        let cx = hub.context(&entry, None);
-        if AssertUnwindSafe(frames.on_open(&cx)).catch_unwind().await.is_err() {
-            tracing::error!("the connect hook panicked; the connection goes on");
-        }
-        // How the connection ends; the server's own closes overwrite it.
-        let end = std::sync::Mutex::new(Disconnect::new(1006, "connection lost", false));
-        let set_end = |d: Disconnect| *end.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = d;
-        let mut bucket = TokenBucket::new(limits.rate_per_second, limits.rate_burst);
-        let mut strikes = 0u32;
-        let mut last_seen = Instant::now();
-        let mut check = tokio::time::interval(limits.heartbeat_interval.min(Duration::from_secs(1)).max(Duration::from_millis(50)));
-        let close = |code: u16, reason: &str| {
-            tracing::debug!(code, reason, "closing");
-            set_end(Disconnect::new(code, reason, true));
-            // Queued replies (the rate_limited errors, say) go out before the close frame.
-            entry.outbox.close(code, reason, true);
-        };
-        loop {
-            tokio::select! {
-                biased;
-                changed = state.changed() => {
-                    if changed.is_err() || *state.borrow() != RunState::Running {
-                        set_end(Disconnect::new(1001, "server shutting down", true));
-                        entry.outbox.close(1001, "server shutting down", true);
-                        // Keep reading until the peer answers the close or the grace ends.
-                        if wait_for_close(&mut stream, &mut state).await {
-                            break;
-                        }
-                        break;
-                    }
-                }
-                () = entry.outbox.closing() => {
-                    // A slow consumer (its queue overflowed) or a close asked for elsewhere.
-                    set_end(match entry.outbox.close_reason() {
-                        Some((code, reason)) => Disconnect::new(code, &reason, true),
-                        None => Disconnect::new(1008, "closed by the server", true),
-                    });
-                    break;
-                }
-                _ = check.tick() => {
-                    if last_seen.elapsed() > limits.heartbeat_timeout {
-                        close(1001, "ping timeout: no pong received");
-                        break;
-                    }
-                    let expires = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
-                    if expires != 0 && crate::hub::unix_ms(std::time::SystemTime::now()) >= expires {
-                        close(TOKEN_EXPIRED, "token expired: renew it before it expires");
-                        break;
-                    }
-                    if entry.outbox.is_closing() {
-                        break;
-                    }
-                }
-                msg = stream.next() => {
-                    let Some(msg) = msg else { break };
-                    last_seen = Instant::now();
-                    let reaction = match msg {
-                        Ok(Message::Text(text)) => {
-                            if !bucket.take(Instant::now()) {
-                                strikes += 1;
-                                if strikes > limits.rate_strikes {
-                                    close(1008, "rate limit exceeded");
-                                    break;
-                                }
-                                let id = crate::locate::find_u64(text.as_bytes(), <F::Out as Protocol>::ID_FIELD);
-                                let error = ErrorReply::new(
-                                    ErrorCode::RATE_LIMITED,
-                                    format!("too many messages: the limit is {} per second (burst {})", limits.rate_per_second, limits.rate_burst),
-                                );
-                                Reaction::Text(error_frame::<F::Out>(&error, id).into())
-                            } else {
-                                strikes = 0;
-                                hub.stats().messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                handle(&*frames, &cx, text, limits.request_timeout).await
-                            }
-                        }
-                        Ok(Message::Binary(data)) => match AssertUnwindSafe(frames.on_binary(&cx, data)).catch_unwind().await {
-                            Ok(r) => r,
-                            Err(_) => Reaction::Close(1011, "internal error".to_owned()),
-                        },
-                        Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => Reaction::None,
-                        Ok(Message::Close(frame)) => {
-                            set_end(match frame {
-                                Some(f) => Disconnect::new(u16::from(f.code), f.reason.as_str(), false),
-                                None => Disconnect::new(1005, "", false),
-                            });
-                            break;
-                        }
-                        Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size })) => {
-                            close(1009, &format!("message too big: {size} bytes, the limit is {max_size}"));
-                            break;
-                        }
-                        Err(WsError::Utf8(_)) => {
-                            close(1007, "invalid UTF-8 in a text frame");
-                            break;
-                        }
-                        // The peer went away without a close frame: nothing to answer.
-                        Err(WsError::Protocol(
-                            tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-                        )) => break,
-                        Err(WsError::Protocol(e)) => {
-                            close(1002, &format!("protocol error: {e}"));
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::debug!(error = %e, "read failed");
-                            break;
-                        }
-                    };
-                    match reaction {
-                        Reaction::None => {}
-                        Reaction::Text(text) => {
-                            let _ = entry.outbox.push(Message::Text(text));
-                        }
-                        Reaction::Binary(data) => {
-                            let _ = entry.outbox.push(Message::Binary(data));
-                        }
-                        Reaction::Close(code, reason) => {
-                            close(code, &reason);
-                            break;
-                        }
-                    }
+        let mut writer = std::pin::pin!(write_loop(sink, &entry));
+        let mut writer_done = false;
+        {
+            let mut reader =
+                std::pin::pin!(read_loop(stream, &entry, &hub, &*frames, &limits, state));
+            loop {
+                tokio::select! {
+                    () = &mut reader => break,
+                    () = &mut writer, if !writer_done => writer_done = true,
                 }
             }
         }
-        let end = end.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if AssertUnwindSafe(frames.on_close(&cx, &end)).catch_unwind().await.is_err() {
-            tracing::error!("the disconnect hook panicked");
-        }
-        hub.unregister(entry.id).await;
-        entry.outbox.close(1000, "", true);
         // The writer sends what is queued and the close frame; never wait on it forever (a peer
         // that does not read would hold the socket open).
-        let abort = writer.abort_handle();
-        if tokio::time::timeout(limits.close_timeout, writer).await.is_err() {
+        if !writer_done
+            && tokio::time::timeout(limits.close_timeout, writer)
+                .await
+                .is_err()
+        {
             tracing::debug!("writer did not finish in time; dropping the connection");
-            abort.abort();
         }
         tracing::debug!("closed");
     }
     .instrument(span)
-    .await;
+}
+
+/// The writer: drains the outbox into the socket (a backlog in one flush; the heartbeat's pings
+/// come through the outbox too), sends the close frame last. Written against the sink's poll
+/// functions so that no frame is held inside the future while it waits.
+async fn write_loop<S>(
+    mut sink: futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    entry: &ConnEntry,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    'conn: loop {
+        if ready(&mut sink).await.is_err() {
+            break;
+        }
+        let Some(first) = entry.outbox.next().await else {
+            break;
+        };
+        let mut next = Some(first);
+        let mut closing = false;
+        while let Some(taken) = next.take() {
+            let frame = match taken {
+                Next::Frame(frame) => frame,
+                Next::Close(code, reason) => {
+                    closing = true;
+                    close_message(code, &reason)
+                }
+            };
+            if sink.start_send_unpin(frame).is_err() {
+                break 'conn;
+            }
+            if closing {
+                break;
+            }
+            if ready(&mut sink).await.is_err() {
+                break 'conn;
+            }
+            // Batch what is queued into one flush (one syscall for a backlog).
+            next = entry.outbox.try_next();
+        }
+        if std::future::poll_fn(|cx| sink.poll_flush_unpin(cx))
+            .await
+            .is_err()
+            || closing
+        {
+            break;
+        }
+    }
+    entry.outbox.mark_closed();
+    let _ = std::future::poll_fn(|cx| sink.poll_close_unpin(cx)).await;
+}
+
+/// The sink can take a frame.
+async fn ready<S>(
+    sink: &mut futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+) -> Result<(), WsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    std::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await
+}
+
+/// The reader: decodes and dispatches each frame, enforces the limits, and when the connection
+/// ends runs the disconnect hook and leaves the hub.
+async fn read_loop<S, F>(
+    mut stream: futures_util::stream::SplitStream<WebSocketStream<S>>,
+    entry: &Arc<ConnEntry>,
+    hub: &Hub<F::Out>,
+    frames: &F,
+    limits: &Limits,
+    mut state: watch::Receiver<RunState>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: FrameHandler,
+{
+    let cx = hub.context(entry, None);
+    if AssertUnwindSafe(Box::pin(frames.on_open(&cx)))
+        .catch_unwind()
+        .await
+        .is_err()
+    {
+        tracing::error!("the connect hook panicked; the connection goes on");
+    }
+    // How the connection ends; the server's own closes overwrite it.
+    let end = std::sync::Mutex::new(Disconnect::new(1006, "connection lost", false));
+    let set_end = |d: Disconnect| {
+        *end.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = d
+    };
+    let mut bucket = TokenBucket::new(limits.rate_per_second, limits.rate_burst);
+    let mut strikes = 0u32;
+    let mut last_seen = Instant::now();
+    let mut armed_expiry = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
+    let mut next_ping = after(limits.heartbeat_interval);
+    // The connection's one timer (pings, heartbeat, expiry), moved on lazily: a frame only
+    // updates `last_seen`, and the timer, when it fires early, is set again from it.
+    let mut check = std::pin::pin!(tokio::time::sleep_until(check_at(
+        next_ping,
+        last_seen,
+        limits,
+        armed_expiry
+    )));
+    let close = |code: u16, reason: &str| {
+        tracing::debug!(code, reason, "closing");
+        set_end(Disconnect::new(code, reason, true));
+        // Queued replies (the rate_limited errors, say) go out before the close frame.
+        entry.outbox.close(code, reason, true);
+    };
+    loop {
+        tokio::select! {
+            biased;
+            changed = state.changed() => {
+                if changed.is_err() || *state.borrow() != RunState::Running {
+                    set_end(Disconnect::new(1001, "server shutting down", true));
+                    entry.outbox.close(1001, "server shutting down", true);
+                    // Keep reading until the peer answers the close or the grace ends.
+                    wait_for_close(&mut stream, &mut state).await;
+                    break;
+                }
+            }
+            () = entry.outbox.closing() => {
+                // A slow consumer (its queue overflowed) or a close asked for elsewhere.
+                set_end(match entry.outbox.close_reason() {
+                    Some((code, reason)) => Disconnect::new(code, &reason, true),
+                    None => Disconnect::new(1008, "closed by the server", true),
+                });
+                break;
+            }
+            () = &mut check => {
+                if last_seen.elapsed() >= limits.heartbeat_timeout {
+                    close(1001, "ping timeout: no pong received");
+                    break;
+                }
+                armed_expiry = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
+                if armed_expiry != 0 && crate::hub::unix_ms(std::time::SystemTime::now()) >= armed_expiry {
+                    close(TOKEN_EXPIRED, "token expired: renew it before it expires");
+                    break;
+                }
+                if entry.outbox.is_closing() {
+                    break;
+                }
+                if tokio::time::Instant::now() >= next_ping {
+                    entry.outbox.ping();
+                    next_ping = after(limits.heartbeat_interval);
+                }
+                check.as_mut().reset(check_at(next_ping, last_seen, limits, armed_expiry));
+            }
+            msg = stream.next() => {
+                let Some(msg) = msg else { break };
+                last_seen = Instant::now();
+                let reaction = match msg {
+                    Ok(Message::Text(text)) => {
+                        if !bucket.take(last_seen) {
+                            strikes += 1;
+                            if strikes > limits.rate_strikes {
+                                close(1008, "rate limit exceeded");
+                                break;
+                            }
+                            let id = crate::locate::find_u64(text.as_bytes(), <F::Out as Protocol>::ID_FIELD);
+                            let error = ErrorReply::new(
+                                ErrorCode::RATE_LIMITED,
+                                format!("too many messages: the limit is {} per second (burst {})", limits.rate_per_second, limits.rate_burst),
+                            );
+                            Reaction::Text(error_frame::<F::Out>(&error, id).into())
+                        } else {
+                            strikes = 0;
+                            hub.stats().messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            // Boxed: laid out inside this future, the largest handler future
+                            // would be memory every idle connection keeps.
+                            Box::pin(handle(frames, &cx, text, limits.request_timeout)).await
+                        }
+                    }
+                    Ok(Message::Binary(data)) => match AssertUnwindSafe(Box::pin(frames.on_binary(&cx, data))).catch_unwind().await {
+                        Ok(r) => r,
+                        Err(_) => Reaction::Close(1011, "internal error".to_owned()),
+                    },
+                    Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => Reaction::None,
+                    Ok(Message::Close(frame)) => {
+                        set_end(match frame {
+                            Some(f) => Disconnect::new(u16::from(f.code), f.reason.as_str(), false),
+                            None => Disconnect::new(1005, "", false),
+                        });
+                        break;
+                    }
+                    Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size })) => {
+                        close(1009, &format!("message too big: {size} bytes, the limit is {max_size}"));
+                        break;
+                    }
+                    Err(WsError::Utf8(_)) => {
+                        close(1007, "invalid UTF-8 in a text frame");
+                        break;
+                    }
+                    // The peer went away without a close frame: nothing to answer.
+                    Err(WsError::Protocol(
+                        tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                    )) => break,
+                    Err(WsError::Protocol(e)) => {
+                        close(1002, &format!("protocol error: {e}"));
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "read failed");
+                        break;
+                    }
+                };
+                match reaction {
+                    Reaction::None => {}
+                    Reaction::Text(text) => {
+                        let _ = entry.outbox.push(Message::Text(text));
+                    }
+                    Reaction::Binary(data) => {
+                        let _ = entry.outbox.push(Message::Binary(data));
+                    }
+                    Reaction::Close(code, reason) => {
+                        close(code, &reason);
+                        break;
+                    }
+                }
+                // A handler may have renewed the credential: the timer follows its expiry.
+                let expiry = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
+                if expiry != armed_expiry {
+                    armed_expiry = expiry;
+                    check.as_mut().reset(check_at(next_ping, last_seen, limits, armed_expiry));
+                }
+            }
+        }
+    }
+    let end = end
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if AssertUnwindSafe(Box::pin(frames.on_close(&cx, &end)))
+        .catch_unwind()
+        .await
+        .is_err()
+    {
+        tracing::error!("the disconnect hook panicked");
+    }
+    Box::pin(hub.unregister(entry.id)).await;
+    entry.outbox.close(1000, "", true);
 }
 
 /// After asking a connection to close for shutdown, wait for the peer's close or the abort.
-async fn wait_for_close<S>(stream: &mut S, state: &mut watch::Receiver<RunState>) -> bool
+async fn wait_for_close<S>(stream: &mut S, state: &mut watch::Receiver<RunState>)
 where
     S: futures_util::Stream<Item = Result<Message, WsError>> + Unpin,
 {
     loop {
         tokio::select! {
             msg = stream.next() => match msg {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return true,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
             },
             changed = state.changed() => {
                 if changed.is_err() || *state.borrow() == RunState::Abort {
-                    return false;
+                    return;
                 }
             }
         }
@@ -491,5 +599,74 @@ async fn handle<F: FrameHandler>(
             );
             Reaction::Text(error_frame::<F::Out>(&error, id_hint()).into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    #[derive(Debug, Clone, PartialEq, crate::Protocol)]
+    #[protocol(rename_all = "snake_case")]
+    enum Out {
+        Pong,
+    }
+
+    /// A handler whose future is large: it holds 16 KiB across an await.
+    struct Big;
+
+    impl FrameHandler for Big {
+        type Out = Out;
+        async fn on_text(&self, _cx: &Context<Out>, text: Utf8Bytes) -> Reaction {
+            let mut scratch = [0u8; 16 * 1024];
+            scratch[text.len() % scratch.len()] = 1;
+            tokio::task::yield_now().await;
+            Reaction::Text(Utf8Bytes::from(format!("{}", scratch.iter().sum::<u8>())))
+        }
+        async fn on_close(&self, _cx: &Context<Out>, _end: &Disconnect) {
+            let scratch = [1u8; 16 * 1024];
+            tokio::task::yield_now().await;
+            assert_eq!(scratch.len(), 16 * 1024);
+        }
+    }
+
+    /// What an idle connection keeps is the connection's future: the futures of the handler and
+    /// the hooks are not laid out inside it, whatever their size.
+    #[tokio::test]
+    async fn an_idle_connection_does_not_hold_its_handlers_futures() {
+        let (server, _client) = tokio::io::duplex(64);
+        let ws = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
+        let hub = Hub::<Out>::new();
+        let entry = hub.register(Arc::from("probe"), None);
+        let (_state, watch) = watch::channel(RunState::Running);
+        let conn = run(
+            ws,
+            entry,
+            hub,
+            Arc::new(Big),
+            Arc::new(Limits::default()),
+            watch,
+        );
+        let size = std::mem::size_of_val(&conn);
+        assert!(
+            size < 4 * 1024,
+            "the connection future is {size} bytes: a handler future is inside it"
+        );
+    }
+
+    #[test]
+    fn deadlines_saturate_instead_of_overflowing() {
+        let far = after(Duration::MAX);
+        assert!(far > tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600));
+        let limits = Limits {
+            heartbeat_timeout: Duration::MAX,
+            ..Limits::default()
+        };
+        let ping = after(Duration::from_secs(5));
+        // The ping comes first; with an expiring credential, at most a second away.
+        assert_eq!(check_at(ping, Instant::now(), &limits, 0), ping);
+        let expires = crate::hub::unix_ms(std::time::SystemTime::now()) + 60_000;
+        assert!(check_at(ping, Instant::now(), &limits, expires) <= after(Duration::from_secs(1)));
     }
 }
