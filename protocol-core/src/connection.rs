@@ -9,8 +9,10 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::task::AtomicWaker;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
@@ -277,12 +279,28 @@ where
         {
             let mut reader =
                 std::pin::pin!(read_loop(stream, &entry, &hub, &*frames, &limits, state));
-            loop {
-                tokio::select! {
-                    () = &mut reader => break,
-                    () = &mut writer, if !writer_done => writer_done = true,
+            // The task is woken for either half; the reader is polled only when its own waker
+            // fired: polling it for a frame to write (every delivery of a broadcast) would ask
+            // the socket for input for nothing.
+            let wake = Arc::new(ReaderWake {
+                woken: AtomicBool::new(true),
+                task: AtomicWaker::new(),
+            });
+            let reader_waker = std::task::Waker::from(Arc::clone(&wake));
+            std::future::poll_fn(|cx| {
+                wake.task.register(cx.waker());
+                if !writer_done && writer.as_mut().poll(cx).is_ready() {
+                    writer_done = true;
                 }
-            }
+                if wake.woken.swap(false, Ordering::AcqRel) {
+                    let mut own = std::task::Context::from_waker(&reader_waker);
+                    if reader.as_mut().poll(&mut own).is_ready() {
+                        return std::task::Poll::Ready(());
+                    }
+                }
+                std::task::Poll::Pending
+            })
+            .await;
         }
         // The writer sends what is queued and the close frame; never wait on it forever (a peer
         // that does not read would hold the socket open).
@@ -296,6 +314,23 @@ where
         tracing::debug!("closed");
     }
     .instrument(span)
+}
+
+/// The reader's waker: marks the reader as due, and wakes the connection's task.
+struct ReaderWake {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl std::task::Wake for ReaderWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
 }
 
 /// The writer: drains the outbox into the socket (a backlog in one flush; the heartbeat's pings
