@@ -336,51 +336,56 @@ impl std::task::Wake for ReaderWake {
 /// The writer: drains the outbox into the socket (a backlog in one flush; the heartbeat's pings
 /// come through the outbox too), sends the close frame last. Written against the sink's poll
 /// functions so that no frame is held inside the future while it waits.
-async fn write_loop<S>(
+// Not an `async fn`, which would keep a second copy of its arguments (see `read_loop`).
+#[allow(clippy::manual_async_fn)]
+fn write_loop<'a, S>(
     mut sink: futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
-    entry: &ConnEntry,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    entry: &'a ConnEntry,
+) -> impl Future<Output = ()> + Send + 'a
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    'conn: loop {
-        if ready(&mut sink).await.is_err() {
-            break;
-        }
-        let Some(first) = entry.outbox.next().await else {
-            break;
-        };
-        let mut next = Some(first);
-        let mut closing = false;
-        while let Some(taken) = next.take() {
-            let frame = match taken {
-                Next::Frame(frame) => frame,
-                Next::Close(code, reason) => {
-                    closing = true;
-                    close_message(code, &reason)
-                }
-            };
-            if sink.start_send_unpin(frame).is_err() {
-                break 'conn;
-            }
-            if closing {
+    async move {
+        'conn: loop {
+            if ready(&mut sink).await.is_err() {
                 break;
             }
-            if ready(&mut sink).await.is_err() {
-                break 'conn;
+            let Some(first) = entry.outbox.next().await else {
+                break;
+            };
+            let mut next = Some(first);
+            let mut closing = false;
+            while let Some(taken) = next.take() {
+                let frame = match taken {
+                    Next::Frame(frame) => frame,
+                    Next::Close(code, reason) => {
+                        closing = true;
+                        close_message(code, &reason)
+                    }
+                };
+                if sink.start_send_unpin(frame).is_err() {
+                    break 'conn;
+                }
+                if closing {
+                    break;
+                }
+                if ready(&mut sink).await.is_err() {
+                    break 'conn;
+                }
+                // Batch what is queued into one flush (one syscall for a backlog).
+                next = entry.outbox.try_next();
             }
-            // Batch what is queued into one flush (one syscall for a backlog).
-            next = entry.outbox.try_next();
+            if std::future::poll_fn(|cx| sink.poll_flush_unpin(cx))
+                .await
+                .is_err()
+                || closing
+            {
+                break;
+            }
         }
-        if std::future::poll_fn(|cx| sink.poll_flush_unpin(cx))
-            .await
-            .is_err()
-            || closing
-        {
-            break;
-        }
+        entry.outbox.mark_closed();
+        let _ = std::future::poll_fn(|cx| sink.poll_close_unpin(cx)).await;
     }
-    entry.outbox.mark_closed();
-    let _ = std::future::poll_fn(|cx| sink.poll_close_unpin(cx)).await;
 }
 
 /// The sink can take a frame.
@@ -395,181 +400,190 @@ where
 
 /// The reader: decodes and dispatches each frame, enforces the limits, and when the connection
 /// ends runs the disconnect hook and leaves the hub.
-async fn read_loop<S, F>(
+// Not an `async fn`, which would keep a second copy of its arguments.
+#[allow(clippy::manual_async_fn)]
+fn read_loop<'a, S, F>(
     mut stream: futures_util::stream::SplitStream<WebSocketStream<S>>,
-    entry: &Arc<ConnEntry>,
-    hub: &Hub<F::Out>,
-    frames: &F,
-    limits: &Limits,
+    entry: &'a Arc<ConnEntry>,
+    hub: &'a Hub<F::Out>,
+    frames: &'a F,
+    limits: &'a Limits,
     mut state: watch::Receiver<RunState>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
+) -> impl Future<Output = ()> + Send + 'a
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: FrameHandler,
 {
-    let cx = hub.context(entry, None);
-    if AssertUnwindSafe(Box::pin(frames.on_open(&cx)))
-        .catch_unwind()
-        .await
-        .is_err()
-    {
-        tracing::error!("the connect hook panicked; the connection goes on");
-    }
-    // How the connection ends; the server's own closes overwrite it.
-    let end = std::sync::Mutex::new(Disconnect::new(1006, "connection lost", false));
-    let set_end = |d: Disconnect| {
-        *end.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = d
-    };
-    let mut bucket = TokenBucket::new(limits.rate_per_second, limits.rate_burst);
-    let mut strikes = 0u32;
-    let mut last_seen = Instant::now();
-    let mut armed_expiry = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
-    let mut next_ping = after(limits.heartbeat_interval);
-    // The connection's one timer (pings, heartbeat, expiry), moved on lazily: a frame only
-    // updates `last_seen`, and the timer, when it fires early, is set again from it.
-    let mut check = std::pin::pin!(tokio::time::sleep_until(check_at(
-        next_ping,
-        last_seen,
-        limits,
-        armed_expiry
-    )));
-    let close = |code: u16, reason: &str| {
-        tracing::debug!(code, reason, "closing");
-        set_end(Disconnect::new(code, reason, true));
-        // Queued replies (the rate_limited errors, say) go out before the close frame.
-        entry.outbox.close(code, reason, true);
-    };
-    loop {
-        tokio::select! {
-            biased;
-            changed = state.changed() => {
-                if changed.is_err() || *state.borrow() != RunState::Running {
-                    set_end(Disconnect::new(1001, "server shutting down", true));
-                    entry.outbox.close(1001, "server shutting down", true);
-                    // Keep reading until the peer answers the close or the grace ends.
-                    wait_for_close(&mut stream, &mut state).await;
+    // An `async move` block, not an `async fn`: its captures are used where they are, where an
+    // `async fn` would keep a second copy of each argument.
+    async move {
+        let cx = hub.context(entry, None);
+        if AssertUnwindSafe(Box::pin(frames.on_open(&cx)))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            tracing::error!("the connect hook panicked; the connection goes on");
+        }
+        // How the connection ends; the server's own closes overwrite it.
+        let end = std::sync::Mutex::new(Disconnect::new(1006, "connection lost", false));
+        let set_end = |d: Disconnect| {
+            *end.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = d
+        };
+        let mut bucket = TokenBucket::new(limits.rate_per_second, limits.rate_burst);
+        let mut strikes = 0u32;
+        let mut last_seen = Instant::now();
+        let mut armed_expiry = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
+        // A zero interval would ping in a busy loop: at most one ping per 10 ms.
+        let ping_every = limits.heartbeat_interval.max(Duration::from_millis(10));
+        let mut next_ping = after(ping_every);
+        // The connection's one timer (pings, heartbeat, expiry), moved on lazily: a frame only
+        // updates `last_seen`, and the timer, when it fires early, is set again from it.
+        let mut check = std::pin::pin!(tokio::time::sleep_until(check_at(
+            next_ping,
+            last_seen,
+            limits,
+            armed_expiry
+        )));
+        let close = |code: u16, reason: &str| {
+            tracing::debug!(code, reason, "closing");
+            set_end(Disconnect::new(code, reason, true));
+            // Queued replies (the rate_limited errors, say) go out before the close frame.
+            entry.outbox.close(code, reason, true);
+        };
+        loop {
+            tokio::select! {
+                biased;
+                changed = state.changed() => {
+                    if changed.is_err() || *state.borrow() != RunState::Running {
+                        set_end(Disconnect::new(1001, "server shutting down", true));
+                        entry.outbox.close(1001, "server shutting down", true);
+                        // Keep reading until the peer answers the close or the grace ends.
+                        wait_for_close(&mut stream, &mut state).await;
+                        break;
+                    }
+                }
+                () = entry.outbox.closing() => {
+                    // A slow consumer (its queue overflowed) or a close asked for elsewhere.
+                    set_end(match entry.outbox.close_reason() {
+                        Some((code, reason)) => Disconnect::new(code, &reason, true),
+                        None => Disconnect::new(1008, "closed by the server", true),
+                    });
                     break;
                 }
-            }
-            () = entry.outbox.closing() => {
-                // A slow consumer (its queue overflowed) or a close asked for elsewhere.
-                set_end(match entry.outbox.close_reason() {
-                    Some((code, reason)) => Disconnect::new(code, &reason, true),
-                    None => Disconnect::new(1008, "closed by the server", true),
-                });
-                break;
-            }
-            () = &mut check => {
-                if last_seen.elapsed() >= limits.heartbeat_timeout {
-                    close(1001, "ping timeout: no pong received");
-                    break;
+                () = &mut check => {
+                    if last_seen.elapsed() >= limits.heartbeat_timeout {
+                        close(1001, "ping timeout: no pong received");
+                        break;
+                    }
+                    armed_expiry = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
+                    if armed_expiry != 0 && crate::hub::unix_ms(std::time::SystemTime::now()) >= armed_expiry {
+                        close(TOKEN_EXPIRED, "token expired: renew it before it expires");
+                        break;
+                    }
+                    if entry.outbox.is_closing() {
+                        break;
+                    }
+                    if tokio::time::Instant::now() >= next_ping {
+                        entry.outbox.ping();
+                        next_ping = after(ping_every);
+                    }
+                    check.as_mut().reset(check_at(next_ping, last_seen, limits, armed_expiry));
                 }
-                armed_expiry = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
-                if armed_expiry != 0 && crate::hub::unix_ms(std::time::SystemTime::now()) >= armed_expiry {
-                    close(TOKEN_EXPIRED, "token expired: renew it before it expires");
-                    break;
-                }
-                if entry.outbox.is_closing() {
-                    break;
-                }
-                if tokio::time::Instant::now() >= next_ping {
-                    entry.outbox.ping();
-                    next_ping = after(limits.heartbeat_interval);
-                }
-                check.as_mut().reset(check_at(next_ping, last_seen, limits, armed_expiry));
-            }
-            msg = stream.next() => {
-                let Some(msg) = msg else { break };
-                last_seen = Instant::now();
-                let reaction = match msg {
-                    Ok(Message::Text(text)) => {
-                        if !bucket.take(last_seen) {
-                            strikes += 1;
-                            if strikes > limits.rate_strikes {
-                                close(1008, "rate limit exceeded");
-                                break;
+                msg = stream.next() => {
+                    let Some(msg) = msg else { break };
+                    last_seen = Instant::now();
+                    let reaction = match msg {
+                        Ok(Message::Text(text)) => {
+                            if !bucket.take(last_seen) {
+                                strikes += 1;
+                                if strikes > limits.rate_strikes {
+                                    close(1008, "rate limit exceeded");
+                                    break;
+                                }
+                                let id = crate::locate::find_u64(text.as_bytes(), <F::Out as Protocol>::ID_FIELD);
+                                let error = ErrorReply::new(
+                                    ErrorCode::RATE_LIMITED,
+                                    format!("too many messages: the limit is {} per second (burst {})", limits.rate_per_second, limits.rate_burst),
+                                );
+                                Reaction::Text(error_frame::<F::Out>(&error, id).into())
+                            } else {
+                                strikes = 0;
+                                hub.stats().messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                // Boxed: laid out inside this future, the largest handler future
+                                // would be memory every idle connection keeps.
+                                Box::pin(handle(frames, &cx, text, limits.request_timeout)).await
                             }
-                            let id = crate::locate::find_u64(text.as_bytes(), <F::Out as Protocol>::ID_FIELD);
-                            let error = ErrorReply::new(
-                                ErrorCode::RATE_LIMITED,
-                                format!("too many messages: the limit is {} per second (burst {})", limits.rate_per_second, limits.rate_burst),
-                            );
-                            Reaction::Text(error_frame::<F::Out>(&error, id).into())
-                        } else {
-                            strikes = 0;
-                            hub.stats().messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            // Boxed: laid out inside this future, the largest handler future
-                            // would be memory every idle connection keeps.
-                            Box::pin(handle(frames, &cx, text, limits.request_timeout)).await
+                        }
+                        Ok(Message::Binary(data)) => match AssertUnwindSafe(Box::pin(frames.on_binary(&cx, data))).catch_unwind().await {
+                            Ok(r) => r,
+                            Err(_) => Reaction::Close(1011, "internal error".to_owned()),
+                        },
+                        Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => Reaction::None,
+                        Ok(Message::Close(frame)) => {
+                            set_end(match frame {
+                                Some(f) => Disconnect::new(u16::from(f.code), f.reason.as_str(), false),
+                                None => Disconnect::new(1005, "", false),
+                            });
+                            break;
+                        }
+                        Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size })) => {
+                            close(1009, &format!("message too big: {size} bytes, the limit is {max_size}"));
+                            break;
+                        }
+                        Err(WsError::Utf8(_)) => {
+                            close(1007, "invalid UTF-8 in a text frame");
+                            break;
+                        }
+                        // The peer went away without a close frame: nothing to answer.
+                        Err(WsError::Protocol(
+                            tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+                        )) => break,
+                        Err(WsError::Protocol(e)) => {
+                            close(1002, &format!("protocol error: {e}"));
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "read failed");
+                            break;
+                        }
+                    };
+                    match reaction {
+                        Reaction::None => {}
+                        Reaction::Text(text) => {
+                            let _ = entry.outbox.push(Message::Text(text));
+                        }
+                        Reaction::Binary(data) => {
+                            let _ = entry.outbox.push(Message::Binary(data));
+                        }
+                        Reaction::Close(code, reason) => {
+                            close(code, &reason);
+                            break;
                         }
                     }
-                    Ok(Message::Binary(data)) => match AssertUnwindSafe(Box::pin(frames.on_binary(&cx, data))).catch_unwind().await {
-                        Ok(r) => r,
-                        Err(_) => Reaction::Close(1011, "internal error".to_owned()),
-                    },
-                    Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => Reaction::None,
-                    Ok(Message::Close(frame)) => {
-                        set_end(match frame {
-                            Some(f) => Disconnect::new(u16::from(f.code), f.reason.as_str(), false),
-                            None => Disconnect::new(1005, "", false),
-                        });
-                        break;
+                    // A handler may have renewed the credential: the timer follows its expiry.
+                    let expiry = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
+                    if expiry != armed_expiry {
+                        armed_expiry = expiry;
+                        check.as_mut().reset(check_at(next_ping, last_seen, limits, armed_expiry));
                     }
-                    Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size })) => {
-                        close(1009, &format!("message too big: {size} bytes, the limit is {max_size}"));
-                        break;
-                    }
-                    Err(WsError::Utf8(_)) => {
-                        close(1007, "invalid UTF-8 in a text frame");
-                        break;
-                    }
-                    // The peer went away without a close frame: nothing to answer.
-                    Err(WsError::Protocol(
-                        tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-                    )) => break,
-                    Err(WsError::Protocol(e)) => {
-                        close(1002, &format!("protocol error: {e}"));
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "read failed");
-                        break;
-                    }
-                };
-                match reaction {
-                    Reaction::None => {}
-                    Reaction::Text(text) => {
-                        let _ = entry.outbox.push(Message::Text(text));
-                    }
-                    Reaction::Binary(data) => {
-                        let _ = entry.outbox.push(Message::Binary(data));
-                    }
-                    Reaction::Close(code, reason) => {
-                        close(code, &reason);
-                        break;
-                    }
-                }
-                // A handler may have renewed the credential: the timer follows its expiry.
-                let expiry = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
-                if expiry != armed_expiry {
-                    armed_expiry = expiry;
-                    check.as_mut().reset(check_at(next_ping, last_seen, limits, armed_expiry));
                 }
             }
         }
+        let end = end
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if AssertUnwindSafe(Box::pin(frames.on_close(&cx, &end)))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            tracing::error!("the disconnect hook panicked");
+        }
+        Box::pin(hub.unregister(entry.id)).await;
+        entry.outbox.close(1000, "", true);
     }
-    let end = end
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if AssertUnwindSafe(Box::pin(frames.on_close(&cx, &end)))
-        .catch_unwind()
-        .await
-        .is_err()
-    {
-        tracing::error!("the disconnect hook panicked");
-    }
-    Box::pin(hub.unregister(entry.id)).await;
-    entry.outbox.close(1000, "", true);
 }
 
 /// After asking a connection to close for shutdown, wait for the peer's close or the abort.
