@@ -400,7 +400,8 @@ where
 
 /// The reader: decodes and dispatches each frame, enforces the limits, and when the connection
 /// ends runs the disconnect hook and leaves the hub.
-// Not an `async fn`, which would keep a second copy of its arguments.
+// Not an `async fn`: an async block uses what it captured where it is, where an `async fn`
+// would keep a second copy of each argument.
 #[allow(clippy::manual_async_fn)]
 fn read_loop<'a, S, F>(
     mut stream: futures_util::stream::SplitStream<WebSocketStream<S>>,
@@ -414,8 +415,6 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: FrameHandler,
 {
-    // An `async move` block, not an `async fn`: its captures are used where they are, where an
-    // `async fn` would keep a second copy of each argument.
     async move {
         let cx = hub.context(entry, None);
         if AssertUnwindSafe(Box::pin(frames.on_open(&cx)))
