@@ -1,5 +1,5 @@
-//! One WebSocket connection: a reader task that decodes and dispatches, a writer fed by the
-//! connection's bounded outbox, heartbeat, rate limit and the close codes of every limit.
+//! One WebSocket connection, on one task: a reader that decodes and dispatches, a writer fed by
+//! the connection's bounded outbox, heartbeat, rate limit and the close codes of every limit.
 //!
 //! Generic over the stream, so a TCP socket, an upgraded hyper connection and an in-memory
 //! duplex all run the same code. The layer below typed dispatch is [`FrameHandler`]: it sees

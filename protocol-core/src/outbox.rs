@@ -1,5 +1,5 @@
 //! A connection's bounded outgoing queue, shared by everyone who sends to it and drained by the
-//! connection's writer task. Frames are shared bytes: a broadcast is serialised once and the
+//! connection's writer. Frames are shared bytes: a broadcast is serialised once and the
 //! same buffer sits in every recipient's queue.
 
 use std::collections::VecDeque;
