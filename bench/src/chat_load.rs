@@ -418,7 +418,16 @@ pub async fn pairs(server: &Server, pairs: usize, measure: Duration) -> std::io:
 pub struct Idle {
     /// Connections asked for.
     pub wanted: usize,
-    /// Connections the server upgraded (the client process stops at the first refusal).
+    /// Connections tried: those asked for, or fewer when the server's open-files limit cannot
+    /// hold them (see `cap`).
+    pub tried: usize,
+    /// Why fewer were tried than asked for, if they were.
+    pub cap: Option<String>,
+    /// The server process's open-files limit (soft, as it runs).
+    pub server_files: u64,
+    /// Client processes that held the connections.
+    pub client_processes: usize,
+    /// Connections the server upgraded (the client processes stop at the first refusal).
     pub opened: usize,
     /// The first refusal, if any.
     pub refusal: Option<String>,
@@ -430,42 +439,87 @@ pub struct Idle {
     pub answers: bool,
 }
 
-/// Server RSS growth per idle connection: `n` upgraded WebSockets opened by a client process
-/// (`ratios __idle_clients`), spread over source addresses 127.0.0.1, 127.0.0.2, ... at most
-/// 20,000 each (past the ephemeral port range), both processes' file limits raised (to the hard
-/// limit at most: past it, the client stops at `EMFILE` and `refusal` says so).
+/// File descriptors a server keeps beside its connections (listener, poller, stdio, ...) and
+/// the probe's connection: connections are only tried up to its limit minus these.
+const SPARE_FILES: u64 = 64;
+
+/// The open-files limits (soft, hard) of a process, from `/proc/PID/limits` (`self` for this
+/// one); `None` when it cannot be read.
+pub fn files_limit(pid: &str) -> Option<(u64, u64)> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut numbers = line["Max open files".len()..].split_whitespace().map(|w| {
+        if w == "unlimited" {
+            Some(u64::MAX)
+        } else {
+            w.parse().ok()
+        }
+    });
+    Some((numbers.next()??, numbers.next()??))
+}
+
+/// Server RSS growth per idle connection: `n` upgraded WebSockets opened by client processes
+/// (`ratios __idle_clients`, each holding as many as its own open-files limit allows), spread
+/// over source addresses 127.0.0.1, 127.0.0.2, ... (1,000 each: past the ephemeral port range,
+/// and quick to bind). Every process's open-files limit is raised to what `n` needs through
+/// `ulimit -n` (soft and hard: that takes `CAP_SYS_RESOURCE` past the hard limit); a server
+/// left with less than `n` plus a few spare is asked for only what it can hold, and `cap` says
+/// so. The clients send an unsolicited pong every 10 s (RFC 6455 5.5.3), so a long run is not
+/// cut short by the server's heartbeat.
 pub fn idle(subject: Subject, n: usize) -> std::io::Result<Idle> {
     let files = (n as u64 + 1000).max(16384);
     let server = subject.start(files)?;
     std::thread::sleep(Duration::from_millis(300));
     let before = server.rss();
+    let server_files = files_limit(&server.child.id().to_string()).map_or(files, |(soft, _)| soft);
+    let holdable = usize::try_from(server_files.saturating_sub(SPARE_FILES)).unwrap_or(usize::MAX);
+    let tried = n.min(holdable);
+    let cap = (tried < n).then(|| {
+        format!(
+            "{tried} tried of {n}: the server's open-files limit is {server_files} (raising the \
+             hard limit takes CAP_SYS_RESOURCE), {SPARE_FILES} kept for its own files and the probe"
+        )
+    });
+    // Each client process holds what its own limit allows.
+    let own_hard = files_limit("self").map_or(16384, |(_, hard)| hard);
+    let per_client = usize::try_from(files.min(own_hard).saturating_sub(SPARE_FILES))
+        .unwrap_or(usize::MAX)
+        .max(1);
     let exe = sibling("ratios")?;
-    let mut clients = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n {files} 2>/dev/null || ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec \"$0\" \"$@\""
-        ))
-        .arg(exe)
-        .arg("__idle_clients")
-        .arg(server.addr.to_string())
-        .arg(n.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut line = String::new();
-    if let Some(out) = clients.stdout.take() {
-        BufReader::new(out).read_line(&mut line)?;
+    let mut clients = Vec::new();
+    let mut opened = 0;
+    let mut refusal = None;
+    while opened < tried && refusal.is_none() {
+        let count = per_client.min(tried - opened);
+        let mut client = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n {files} 2>/dev/null || ulimit -n \"$(ulimit -Hn)\" 2>/dev/null; exec \"$0\" \"$@\""
+            ))
+            .arg(&exe)
+            .arg("__idle_clients")
+            .arg(server.addr.to_string())
+            .arg(count.to_string())
+            .arg(opened.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        if let Some(out) = client.stdout.take() {
+            BufReader::new(out).read_line(&mut line)?;
+        }
+        let mut words = line.trim().splitn(3, ' ');
+        if words.next() != Some("ready") {
+            let _ = client.kill();
+            let _ = client.wait();
+            return Err(std::io::Error::other(format!(
+                "a client process did not open its connections: {line:?}"
+            )));
+        }
+        opened += words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+        refusal = words.next().map(str::to_owned);
+        clients.push(client);
     }
-    let mut words = line.trim().splitn(3, ' ');
-    if words.next() != Some("ready") {
-        let _ = clients.kill();
-        let _ = clients.wait();
-        return Err(std::io::Error::other(format!(
-            "the client process did not open its connections: {line:?}"
-        )));
-    }
-    let opened: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
-    let refusal = words.next().map(str::to_owned);
     // Let the server finish registering the last handshakes.
     std::thread::sleep(Duration::from_millis(1000));
     let rss = server.rss();
@@ -482,10 +536,17 @@ pub fn idle(subject: Subject, n: usize) -> std::io::Result<Idle> {
                 Ok(Ok(()))
             )
         });
-    drop(clients.stdin.take());
-    let _ = clients.wait();
+    let client_processes = clients.len();
+    for mut client in clients {
+        drop(client.stdin.take());
+        let _ = client.wait();
+    }
     Ok(Idle {
         wanted: n,
+        tried,
+        cap,
+        server_files,
+        client_processes,
         opened,
         refusal,
         bytes_per_conn: rss.saturating_sub(before) as f64 / opened.max(1) as f64,
@@ -494,29 +555,56 @@ pub fn idle(subject: Subject, n: usize) -> std::io::Result<Idle> {
     })
 }
 
-/// Open up to `n` idle WebSockets to `addr` as users `i0`, `i1`, ... (the upgrade by hand: only
-/// the socket is kept, so the client side stays small), print `ready OPENED [REFUSAL]`, and hold
-/// them until stdin closes.
-pub async fn hold_idle(addr: SocketAddr, n: usize) -> std::io::Result<()> {
-    let mut conns = Vec::with_capacity(n);
+/// Open up to `n` idle WebSockets to `addr` as users `i{first}`, `i{first + 1}`, ... (the
+/// upgrade by hand: only the socket is kept, so the client side stays small), print
+/// `ready OPENED [REFUSAL]`, and hold them until stdin closes, each sending an unsolicited pong
+/// every 10 s meanwhile.
+pub async fn hold_idle(addr: SocketAddr, n: usize, first: usize) -> std::io::Result<()> {
+    let conns = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
+    let keepalive = tokio::spawn({
+        let conns = Arc::clone(&conns);
+        async move {
+            // A masked pong with no payload (the mask is all zero bits: any key is valid).
+            const PONG: [u8; 6] = [0x8A, 0x80, 0, 0, 0, 0];
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                let conns = conns
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                for tcp in conns.iter() {
+                    let _: std::io::Result<usize> = TcpStream::try_write(tcp, &PONG);
+                }
+            }
+        }
+    });
     let mut refusal = String::new();
-    for i in 0..n {
-        let source = Ipv4Addr::new(127, 0, 0, 1 + (i / 20_000) as u8);
+    for i in first..first + n {
+        // 1,000 per source address: binding a port stays quick.
+        let source = Ipv4Addr::new(127, 0, (i / 250_000) as u8, 1 + (i / 1000 % 250) as u8);
         match open_idle(addr, source, i).await {
-            Ok(tcp) => conns.push(tcp),
+            Ok(tcp) => conns
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(tcp),
             Err(e) => {
                 refusal = format!("connection {i}: {e}");
                 break;
             }
         }
     }
-    println!("ready {} {refusal}", conns.len());
+    let opened = conns
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .len();
+    println!("ready {opened} {refusal}");
     std::io::stdout().flush()?;
     let _ = tokio::task::spawn_blocking(|| {
         let mut s = String::new();
         let _ = std::io::stdin().read_line(&mut s);
     })
     .await;
+    keepalive.abort();
     drop(conns);
     Ok(())
 }

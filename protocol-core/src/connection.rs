@@ -1,5 +1,5 @@
-//! One WebSocket connection: a reader task that decodes and dispatches, a writer fed by the
-//! connection's bounded outbox, heartbeat, rate limit and the close codes of every limit.
+//! One WebSocket connection, on one task: a reader that decodes and dispatches, a writer fed by
+//! the connection's bounded outbox, heartbeat, rate limit and the close codes of every limit.
 //!
 //! Generic over the stream, so a TCP socket, an upgraded hyper connection and an in-memory
 //! duplex all run the same code. The layer below typed dispatch is [`FrameHandler`]: it sees
@@ -9,8 +9,10 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::task::AtomicWaker;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
@@ -192,85 +194,232 @@ fn close_message(code: u16, reason: &str) -> Message {
     }))
 }
 
-/// Run a connection to its end: reader here, writer on its own task.
-pub(crate) async fn run<S, F>(
+/// `d` from now, saturating far in the future instead of overflowing (a limit of
+/// `Duration::MAX` means "never").
+fn after(d: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(30 * 365 * 24 * 3600))
+}
+
+/// When the reader next looks at its connection: when the next ping is due, when the heartbeat
+/// runs out (no frame since `last_seen`), and, for a credential that expires, at its expiry and
+/// at least once a second (a renewal made outside the reader's own handlers is seen within that
+/// second).
+fn check_at(
+    next_ping: tokio::time::Instant,
+    last_seen: Instant,
+    limits: &Limits,
+    expires_ms: u64,
+) -> tokio::time::Instant {
+    let silent = last_seen.elapsed();
+    let at = after(limits.heartbeat_timeout.saturating_sub(silent)).min(next_ping);
+    if expires_ms == 0 {
+        return at;
+    }
+    let left = expires_ms.saturating_sub(crate::hub::unix_ms(std::time::SystemTime::now()));
+    at.min(after(
+        Duration::from_millis(left).min(Duration::from_secs(1)),
+    ))
+}
+
+/// Run a connection to its end, on the task that called it: the reader and the writer are two
+/// futures of this one task (a connection costs one task, not two), each waiting on its own
+/// event, so a handler that awaits does not hold up the writer.
+///
+/// What an idle connection keeps is what this future holds while it waits, so the futures of
+/// user code (the handler of a message, the lifecycle hooks, leaving the rooms) are boxed for
+/// the time they run instead of being laid out inside it, and the connection has one timer, set
+/// to its next deadline (ping, heartbeat, credential expiry), rather than periodic ticks.
+pub(crate) fn run<S, F>(
     ws: WebSocketStream<S>,
     entry: Arc<ConnEntry>,
     hub: Hub<F::Out>,
     frames: Arc<F>,
     limits: Arc<Limits>,
-    mut state: watch::Receiver<RunState>,
-) where
+    state: watch::Receiver<RunState>,
+) -> impl Future<Output = ()> + Send
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: FrameHandler,
 {
     let span = tracing::info_span!("conn", id = %entry.id, identity = %entry.identity);
+    // Split here, before the future exists: an `async fn` would keep the stream it was given
+    // laid out beside its halves for the connection's whole life.
+    let (sink, stream) = ws.split();
     async move {
         tracing::debug!("open");
-        let (mut sink, mut stream) = ws.split();
-        let writer_entry = Arc::clone(&entry);
-        let ping_every = limits.heartbeat_interval;
-        let writer = tokio::spawn(
-            async move {
-                let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-                loop {
-                    tokio::select! {
-                        next = writer_entry.outbox.next() => match next {
-                            Some(Next::Frame(frame)) => {
-                                // Batch what is queued into one flush (one syscall for a backlog).
-                                let mut pending = Some(Next::Frame(frame));
-                                let mut failed = false;
-                                let mut close = None;
-                                while let Some(next) = pending.take() {
-                                    match next {
-                                        Next::Frame(f) => {
-                                            if sink.feed(f).await.is_err() {
-                                                failed = true;
-                                                break;
-                                            }
-                                            pending = writer_entry.outbox.try_next();
-                                        }
-                                        Next::Close(code, reason) => close = Some((code, reason)),
-                                    }
-                                }
-                                if failed || sink.flush().await.is_err() {
-                                    break;
-                                }
-                                if let Some((code, reason)) = close {
-                                    let _ = sink.send(close_message(code, &reason)).await;
-                                    break;
-                                }
-                            }
-                            Some(Next::Close(code, reason)) => {
-                                let _ = sink.send(close_message(code, &reason)).await;
-                                break;
-                            }
-                            None => break,
-                        },
-                        _ = ping.tick() => {
-                            if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                                break;
-                            }
-                        }
+        let mut writer = std::pin::pin!(write_loop(sink, &entry));
+        let mut writer_done = false;
+        {
+            let mut reader =
+                std::pin::pin!(read_loop(stream, &entry, &hub, &*frames, &limits, state));
+            // The task is woken for either half; the reader is polled only when its own waker
+            // fired: polling it for a frame to write (every delivery of a broadcast) would ask
+            // the socket for input for nothing.
+            let wake = Arc::new(ReaderWake {
+                woken: AtomicBool::new(true),
+                task: AtomicWaker::new(),
+            });
+            let reader_waker = std::task::Waker::from(Arc::clone(&wake));
+            std::future::poll_fn(|cx| {
+                wake.task.register(cx.waker());
+                if !writer_done && writer.as_mut().poll(cx).is_ready() {
+                    writer_done = true;
+                }
+                if wake.woken.swap(false, Ordering::AcqRel) {
+                    let mut own = std::task::Context::from_waker(&reader_waker);
+                    if reader.as_mut().poll(&mut own).is_ready() {
+                        return std::task::Poll::Ready(());
                     }
                 }
-                writer_entry.outbox.mark_closed();
-                let _ = sink.close().await;
-            }
-            .in_current_span(),
-        );
+                std::task::Poll::Pending
+            })
+            .await;
+        }
+        // The writer sends what is queued and the close frame; never wait on it forever (a peer
+        // that does not read would hold the socket open).
+        if !writer_done
+            && tokio::time::timeout(limits.close_timeout, writer)
+                .await
+                .is_err()
+        {
+            tracing::debug!("writer did not finish in time; dropping the connection");
+        }
+        tracing::debug!("closed");
+    }
+    .instrument(span)
+}
 
-        let cx = hub.context(&entry, None);
-        if AssertUnwindSafe(frames.on_open(&cx)).catch_unwind().await.is_err() {
+/// The reader's waker: marks the reader as due, and wakes the connection's task.
+struct ReaderWake {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl std::task::Wake for ReaderWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+/// The writer: drains the outbox into the socket (a backlog in one flush; the heartbeat's pings
+/// come through the outbox too), sends the close frame last. Written against the sink's poll
+/// functions so that no frame is held inside the future while it waits.
+// Not an `async fn`, which would keep a second copy of its arguments (see `read_loop`).
+#[allow(clippy::manual_async_fn)]
+fn write_loop<'a, S>(
+    mut sink: futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    entry: &'a ConnEntry,
+) -> impl Future<Output = ()> + Send + 'a
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    async move {
+        'conn: loop {
+            if ready(&mut sink).await.is_err() {
+                break;
+            }
+            let Some(first) = entry.outbox.next().await else {
+                break;
+            };
+            let mut next = Some(first);
+            let mut closing = false;
+            while let Some(taken) = next.take() {
+                let frame = match taken {
+                    Next::Frame(frame) => frame,
+                    Next::Close(code, reason) => {
+                        closing = true;
+                        close_message(code, &reason)
+                    }
+                };
+                if sink.start_send_unpin(frame).is_err() {
+                    break 'conn;
+                }
+                if closing {
+                    break;
+                }
+                if ready(&mut sink).await.is_err() {
+                    break 'conn;
+                }
+                // Batch what is queued into one flush (one syscall for a backlog).
+                next = entry.outbox.try_next();
+            }
+            if std::future::poll_fn(|cx| sink.poll_flush_unpin(cx))
+                .await
+                .is_err()
+                || closing
+            {
+                break;
+            }
+        }
+        entry.outbox.mark_closed();
+        let _ = std::future::poll_fn(|cx| sink.poll_close_unpin(cx)).await;
+    }
+}
+
+/// The sink can take a frame.
+async fn ready<S>(
+    sink: &mut futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+) -> Result<(), WsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    std::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await
+}
+
+/// The reader: decodes and dispatches each frame, enforces the limits, and when the connection
+/// ends runs the disconnect hook and leaves the hub.
+// Not an `async fn`: an async block uses what it captured where it is, where an `async fn`
+// would keep a second copy of each argument.
+#[allow(clippy::manual_async_fn)]
+fn read_loop<'a, S, F>(
+    mut stream: futures_util::stream::SplitStream<WebSocketStream<S>>,
+    entry: &'a Arc<ConnEntry>,
+    hub: &'a Hub<F::Out>,
+    frames: &'a F,
+    limits: &'a Limits,
+    mut state: watch::Receiver<RunState>,
+) -> impl Future<Output = ()> + Send + 'a
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: FrameHandler,
+{
+    async move {
+        let cx = hub.context(entry, None);
+        if AssertUnwindSafe(Box::pin(frames.on_open(&cx)))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
             tracing::error!("the connect hook panicked; the connection goes on");
         }
         // How the connection ends; the server's own closes overwrite it.
         let end = std::sync::Mutex::new(Disconnect::new(1006, "connection lost", false));
-        let set_end = |d: Disconnect| *end.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = d;
+        let set_end = |d: Disconnect| {
+            *end.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = d
+        };
         let mut bucket = TokenBucket::new(limits.rate_per_second, limits.rate_burst);
         let mut strikes = 0u32;
         let mut last_seen = Instant::now();
-        let mut check = tokio::time::interval(limits.heartbeat_interval.min(Duration::from_secs(1)).max(Duration::from_millis(50)));
+        let mut armed_expiry = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
+        // A zero interval would ping in a busy loop: at most one ping per 10 ms.
+        let ping_every = limits.heartbeat_interval.max(Duration::from_millis(10));
+        let mut next_ping = after(ping_every);
+        // The connection's one timer (pings, heartbeat, expiry), moved on lazily: a frame only
+        // updates `last_seen`, and the timer, when it fires early, is set again from it.
+        let mut check = std::pin::pin!(tokio::time::sleep_until(check_at(
+            next_ping,
+            last_seen,
+            limits,
+            armed_expiry
+        )));
         let close = |code: u16, reason: &str| {
             tracing::debug!(code, reason, "closing");
             set_end(Disconnect::new(code, reason, true));
@@ -285,9 +434,7 @@ pub(crate) async fn run<S, F>(
                         set_end(Disconnect::new(1001, "server shutting down", true));
                         entry.outbox.close(1001, "server shutting down", true);
                         // Keep reading until the peer answers the close or the grace ends.
-                        if wait_for_close(&mut stream, &mut state).await {
-                            break;
-                        }
+                        wait_for_close(&mut stream, &mut state).await;
                         break;
                     }
                 }
@@ -299,26 +446,31 @@ pub(crate) async fn run<S, F>(
                     });
                     break;
                 }
-                _ = check.tick() => {
-                    if last_seen.elapsed() > limits.heartbeat_timeout {
+                () = &mut check => {
+                    if last_seen.elapsed() >= limits.heartbeat_timeout {
                         close(1001, "ping timeout: no pong received");
                         break;
                     }
-                    let expires = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
-                    if expires != 0 && crate::hub::unix_ms(std::time::SystemTime::now()) >= expires {
+                    armed_expiry = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
+                    if armed_expiry != 0 && crate::hub::unix_ms(std::time::SystemTime::now()) >= armed_expiry {
                         close(TOKEN_EXPIRED, "token expired: renew it before it expires");
                         break;
                     }
                     if entry.outbox.is_closing() {
                         break;
                     }
+                    if tokio::time::Instant::now() >= next_ping {
+                        entry.outbox.ping();
+                        next_ping = after(ping_every);
+                    }
+                    check.as_mut().reset(check_at(next_ping, last_seen, limits, armed_expiry));
                 }
                 msg = stream.next() => {
                     let Some(msg) = msg else { break };
                     last_seen = Instant::now();
                     let reaction = match msg {
                         Ok(Message::Text(text)) => {
-                            if !bucket.take(Instant::now()) {
+                            if !bucket.take(last_seen) {
                                 strikes += 1;
                                 if strikes > limits.rate_strikes {
                                     close(1008, "rate limit exceeded");
@@ -334,10 +486,12 @@ pub(crate) async fn run<S, F>(
                             } else {
                                 strikes = 0;
                                 hub.stats().messages_in.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                handle(&*frames, &cx, text, limits.request_timeout).await
+                                // Boxed: laid out inside this future, the largest handler future
+                                // would be memory every idle connection keeps.
+                                Box::pin(handle(frames, &cx, text, limits.request_timeout)).await
                             }
                         }
-                        Ok(Message::Binary(data)) => match AssertUnwindSafe(frames.on_binary(&cx, data)).catch_unwind().await {
+                        Ok(Message::Binary(data)) => match AssertUnwindSafe(Box::pin(frames.on_binary(&cx, data))).catch_unwind().await {
                             Ok(r) => r,
                             Err(_) => Reaction::Close(1011, "internal error".to_owned()),
                         },
@@ -383,42 +537,44 @@ pub(crate) async fn run<S, F>(
                             break;
                         }
                     }
+                    // A handler may have renewed the credential: the timer follows its expiry.
+                    let expiry = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
+                    if expiry != armed_expiry {
+                        armed_expiry = expiry;
+                        check.as_mut().reset(check_at(next_ping, last_seen, limits, armed_expiry));
+                    }
                 }
             }
         }
-        let end = end.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if AssertUnwindSafe(frames.on_close(&cx, &end)).catch_unwind().await.is_err() {
+        let end = end
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if AssertUnwindSafe(Box::pin(frames.on_close(&cx, &end)))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
             tracing::error!("the disconnect hook panicked");
         }
-        hub.unregister(entry.id).await;
+        Box::pin(hub.unregister(entry.id)).await;
         entry.outbox.close(1000, "", true);
-        // The writer sends what is queued and the close frame; never wait on it forever (a peer
-        // that does not read would hold the socket open).
-        let abort = writer.abort_handle();
-        if tokio::time::timeout(limits.close_timeout, writer).await.is_err() {
-            tracing::debug!("writer did not finish in time; dropping the connection");
-            abort.abort();
-        }
-        tracing::debug!("closed");
     }
-    .instrument(span)
-    .await;
 }
 
 /// After asking a connection to close for shutdown, wait for the peer's close or the abort.
-async fn wait_for_close<S>(stream: &mut S, state: &mut watch::Receiver<RunState>) -> bool
+async fn wait_for_close<S>(stream: &mut S, state: &mut watch::Receiver<RunState>)
 where
     S: futures_util::Stream<Item = Result<Message, WsError>> + Unpin,
 {
     loop {
         tokio::select! {
             msg = stream.next() => match msg {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return true,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
             },
             changed = state.changed() => {
                 if changed.is_err() || *state.borrow() == RunState::Abort {
-                    return false;
+                    return;
                 }
             }
         }
@@ -469,5 +625,74 @@ async fn handle<F: FrameHandler>(
             cx.hub().stats().record_error(error.code());
             Reaction::Text(error_frame::<F::Out>(&error, id_hint()).into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    #[derive(Debug, Clone, PartialEq, crate::Protocol)]
+    #[protocol(rename_all = "snake_case")]
+    enum Out {
+        Pong,
+    }
+
+    /// A handler whose future is large: it holds 16 KiB across an await.
+    struct Big;
+
+    impl FrameHandler for Big {
+        type Out = Out;
+        async fn on_text(&self, _cx: &Context<Out>, text: Utf8Bytes) -> Reaction {
+            let mut scratch = [0u8; 16 * 1024];
+            scratch[text.len() % scratch.len()] = 1;
+            tokio::task::yield_now().await;
+            Reaction::Text(Utf8Bytes::from(format!("{}", scratch.iter().sum::<u8>())))
+        }
+        async fn on_close(&self, _cx: &Context<Out>, _end: &Disconnect) {
+            let scratch = [1u8; 16 * 1024];
+            tokio::task::yield_now().await;
+            assert_eq!(scratch.len(), 16 * 1024);
+        }
+    }
+
+    /// What an idle connection keeps is the connection's future: the futures of the handler and
+    /// the hooks are not laid out inside it, whatever their size.
+    #[tokio::test]
+    async fn an_idle_connection_does_not_hold_its_handlers_futures() {
+        let (server, _client) = tokio::io::duplex(64);
+        let ws = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
+        let hub = Hub::<Out>::new();
+        let entry = hub.register(Arc::from("probe"), None);
+        let (_state, watch) = watch::channel(RunState::Running);
+        let conn = run(
+            ws,
+            entry,
+            hub,
+            Arc::new(Big),
+            Arc::new(Limits::default()),
+            watch,
+        );
+        let size = std::mem::size_of_val(&conn);
+        assert!(
+            size < 4 * 1024,
+            "the connection future is {size} bytes: a handler future is inside it"
+        );
+    }
+
+    #[test]
+    fn deadlines_saturate_instead_of_overflowing() {
+        let far = after(Duration::MAX);
+        assert!(far > tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600));
+        let limits = Limits {
+            heartbeat_timeout: Duration::MAX,
+            ..Limits::default()
+        };
+        let ping = after(Duration::from_secs(5));
+        // The ping comes first; with an expiring credential, at most a second away.
+        assert_eq!(check_at(ping, Instant::now(), &limits, 0), ping);
+        let expires = crate::hub::unix_ms(std::time::SystemTime::now()) + 60_000;
+        assert!(check_at(ping, Instant::now(), &limits, expires) <= after(Duration::from_secs(1)));
     }
 }

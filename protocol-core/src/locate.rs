@@ -26,17 +26,44 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 fn skip_string(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
     i += 1;
     let mut escaped = false;
-    while i < b.len() {
-        match b[i] {
+    loop {
+        i = next_quote_or_backslash(b, i);
+        match *b.get(i)? {
             b'"' => return Some((i + 1, escaped)),
-            b'\\' => {
+            _ => {
                 escaped = true;
                 i += 2;
             }
-            _ => i += 1,
         }
     }
-    None
+}
+
+/// The index of the first `"` or `\` at or after `i` (`b.len()` when there is none), eight bytes
+/// at a time: the text of a message is most of its bytes, and a string is skipped in a few steps
+/// instead of one branch per byte.
+#[inline]
+fn next_quote_or_backslash(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
+    // A byte of `x` is zero exactly where the lowest set high bit of this is (higher bits may
+    // be false alarms, so only the lowest one is used).
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let found = zero_bytes(w ^ QUOTES) | zero_bytes(w ^ BACKSLASHES);
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && b[i] != b'"' && b[i] != b'\\' {
+        i += 1;
+    }
+    i.min(b.len())
 }
 
 /// Skip one value starting at `b[i]`; nested containers are skipped by bracket depth.
@@ -225,6 +252,38 @@ mod tests {
             locate(br#"{"x":true, "n": -1.5e3 ,"type" : "a" }"#, "type"),
             Located::Later("a")
         );
+    }
+
+    #[test]
+    fn the_word_scan_finds_the_first_quote_or_backslash() {
+        use super::next_quote_or_backslash;
+        for len in 0..40 {
+            for at in 0..=len {
+                for stop in [b'"', b'\\'] {
+                    // Non-ASCII and near-miss bytes around the stop, which the word test must not
+                    // take for it.
+                    let mut b: Vec<u8> =
+                        (0..len).map(|i| [b'a', 0xe2, b'#', b']'][i % 4]).collect();
+                    if at < len {
+                        b[at] = stop;
+                        if at + 1 < len {
+                            b[at + 1] = b'"';
+                        }
+                    }
+                    for from in 0..=at.min(len) {
+                        let naive = (from..len)
+                            .find(|&i| b[i] == b'"' || b[i] == b'\\')
+                            .unwrap_or(len);
+                        assert_eq!(
+                            next_quote_or_backslash(&b, from),
+                            naive,
+                            "{b:?} from {from}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(next_quote_or_backslash(b"abc", 7), 3);
     }
 
     #[test]

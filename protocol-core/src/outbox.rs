@@ -1,5 +1,5 @@
 //! A connection's bounded outgoing queue, shared by everyone who sends to it and drained by the
-//! connection's writer task. Frames are shared bytes: a broadcast is serialised once and the
+//! connection's writer. Frames are shared bytes: a broadcast is serialised once and the
 //! same buffer sits in every recipient's queue.
 
 use std::collections::VecDeque;
@@ -70,6 +70,20 @@ struct State {
     replay: usize,
     close: Option<(u16, String)>,
     closed: bool,
+    /// A heartbeat ping is due: sent ahead of the queue, outside its capacity.
+    ping: bool,
+}
+
+impl State {
+    /// The next frame to write: a due ping first, then the queue.
+    fn take_frame(&mut self) -> Option<Message> {
+        if std::mem::take(&mut self.ping) {
+            return Some(Message::Ping(Default::default()));
+        }
+        let frame = self.queue.pop_front()?;
+        self.replay = self.replay.saturating_sub(1);
+        Some(frame)
+    }
 }
 
 /// The queue itself.
@@ -92,6 +106,7 @@ impl Outbox {
                 replay: 0,
                 close: None,
                 closed: false,
+                ping: false,
             }),
             notify: Notify::new(),
             closing: Notify::new(),
@@ -165,12 +180,30 @@ impl Outbox {
         Ok(())
     }
 
+    /// Ask the writer to send a heartbeat ping next, ahead of what is queued and outside the
+    /// capacity (the connection's reader keeps the one timer of the connection and calls this
+    /// when a ping is due). Nothing once closing; a ping still due is not doubled.
+    pub(crate) fn ping(&self) {
+        let mut st = self.lock();
+        if st.closed || st.close.is_some() || st.ping {
+            return;
+        }
+        st.ping = true;
+        let was_empty = st.queue.is_empty();
+        drop(st);
+        // As in `push`: a writer that has frames queued takes the ping with them.
+        if was_empty {
+            self.notify.notify_one();
+        }
+    }
+
     /// Ask the writer to send a close frame after what is queued (`drain`) or at once.
     pub(crate) fn close(&self, code: u16, reason: &str, drain: bool) {
         let mut st = self.lock();
         if st.close.is_none() && !st.closed {
             if !drain {
                 st.queue.clear();
+                st.ping = false;
             }
             st.close = Some((code, reason.to_owned()));
         }
@@ -184,6 +217,7 @@ impl Outbox {
         let mut st = self.lock();
         st.closed = true;
         st.queue.clear();
+        st.ping = false;
         drop(st);
         self.notify.notify_one();
         self.closing.notify_one();
@@ -218,8 +252,7 @@ impl Outbox {
             let notified = self.notify.notified();
             {
                 let mut st = self.lock();
-                if let Some(frame) = st.queue.pop_front() {
-                    st.replay = st.replay.saturating_sub(1);
+                if let Some(frame) = st.take_frame() {
                     return Some(Next::Frame(frame));
                 }
                 if let Some((code, reason)) = st.close.take() {
@@ -237,8 +270,7 @@ impl Outbox {
     /// Take a frame if one is queued, without waiting.
     pub(crate) fn try_next(&self) -> Option<Next> {
         let mut st = self.lock();
-        if let Some(frame) = st.queue.pop_front() {
-            st.replay = st.replay.saturating_sub(1);
+        if let Some(frame) = st.take_frame() {
             return Some(Next::Frame(frame));
         }
         st.close.take().map(|(code, reason)| {
@@ -279,6 +311,40 @@ mod tests {
         assert_eq!(o.try_next(), Some(Next::Frame(text("b"))));
         assert_eq!(o.try_next(), Some(Next::Frame(text("c"))));
         assert_eq!(o.try_next(), None);
+    }
+
+    #[test]
+    fn a_ping_goes_first_and_outside_the_capacity() {
+        let o = Outbox::new(1, SlowConsumerPolicy::Close);
+        o.push(text("a")).unwrap();
+        o.ping();
+        o.ping();
+        assert_eq!(
+            o.try_next(),
+            Some(Next::Frame(Message::Ping(Default::default())))
+        );
+        assert_eq!(o.try_next(), Some(Next::Frame(text("a"))));
+        assert_eq!(o.try_next(), None);
+        o.close(1001, "going away", false);
+        o.ping();
+        assert_eq!(o.try_next(), Some(Next::Close(1001, "going away".into())));
+        assert_eq!(o.try_next(), None);
+    }
+
+    #[tokio::test]
+    async fn a_ping_wakes_a_waiting_writer() {
+        let o = std::sync::Arc::new(Outbox::new(4, SlowConsumerPolicy::Close));
+        let waiting = tokio::spawn({
+            let o = std::sync::Arc::clone(&o);
+            async move { o.next().await }
+        });
+        tokio::task::yield_now().await;
+        o.ping();
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert_eq!(next, Some(Next::Frame(Message::Ping(Default::default()))));
     }
 
     #[tokio::test]

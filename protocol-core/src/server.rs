@@ -44,7 +44,9 @@ pub struct Limits {
     pub exempt_loopback: bool,
     /// Largest message, after reassembling fragments; bigger closes with 1009. Default 64 KiB.
     pub max_message_size: usize,
-    /// Read buffer per connection. Default 2 KiB (tokio-tungstenite's is 128 KiB): idle connections stay cheap.
+    /// Read buffer per connection, and the most bytes one read takes from the socket. Default
+    /// 512 bytes (tokio-tungstenite's is 128 KiB): every connection keeps it while idle, and it
+    /// holds a few chat-sized frames; a frame larger than it is read in pieces of this size.
     pub read_buffer_size: usize,
     /// Most bytes a connection may have buffered for writing; the largest outgoing message is
     /// this minus the 16 KiB batch buffer. Only what is written is allocated. Default 4 MiB.
@@ -83,7 +85,7 @@ impl Default for Limits {
             max_connections_per_address: 256,
             exempt_loopback: true,
             max_message_size: 64 * 1024,
-            read_buffer_size: 2 * 1024,
+            read_buffer_size: 512,
             max_write_buffer_size: 4 << 20,
             queue_capacity: 256,
             heartbeat_interval: Duration::from_secs(15),

@@ -380,6 +380,10 @@ const MEASURE: Duration = Duration::from_secs(3);
 fn idle_json(idle: &protocol_bench::chat_load::Idle) -> serde_json::Value {
     serde_json::json!({
         "connections": idle.wanted,
+        "tried": idle.tried,
+        "cap": idle.cap,
+        "server_open_files_limit": idle.server_files,
+        "client_processes": idle.client_processes,
         "opened": idle.opened,
         "refusal": idle.refusal,
         "bytes_per_conn": idle.bytes_per_conn.round(),
@@ -390,7 +394,8 @@ fn idle_json(idle: &protocol_bench::chat_load::Idle) -> serde_json::Value {
 
 /// Server RSS growth per idle connection against a server binary (default the shipped
 /// chat-server), connections from a client process: `ratios idle [N] [ours|tt|node|bun]`
-/// (default 2,000; 100000 spreads them over source addresses 127.0.0.1..=127.0.0.5).
+/// (default 2,000; they come from source addresses 127.0.0.1, 127.0.0.2, ..., 1,000 each, so
+/// 100000 is past the ephemeral port range).
 fn idle_mode() -> std::io::Result<serde_json::Value> {
     let n = arg(2).and_then(|a| a.parse().ok()).unwrap_or(2000);
     let who = subject(3)?;
@@ -689,13 +694,17 @@ fn main() -> ExitCode {
                 .nth(3)
                 .and_then(|a| a.parse().ok())
                 .unwrap_or(2000);
+            let first = std::env::args()
+                .nth(4)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(0);
             let Some(addr) = addr else {
                 return ExitCode::from(2);
             };
             return match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map(|rt| rt.block_on(protocol_bench::chat_load::hold_idle(addr, n)))
+                .map(|rt| rt.block_on(protocol_bench::chat_load::hold_idle(addr, n, first)))
             {
                 Ok(Ok(())) => ExitCode::SUCCESS,
                 _ => ExitCode::FAILURE,
