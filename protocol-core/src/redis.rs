@@ -273,73 +273,21 @@ struct Scripts {
 }
 
 /// A `(room, identity)` entry in a node's set: the room's length first, so any room name works.
-const ENTRY_LUA: &str = r"
-local function entry(room, id) return string.len(room) .. ':' .. room .. id end
-local function split(e)
-  local colon = string.find(e, ':', 1, true)
-  local n = tonumber(string.sub(e, 1, colon - 1))
-  return string.sub(e, colon + 1, colon + n), string.sub(e, colon + n + 1)
-end
-";
+const ENTRY_LUA: &str = include_str!("redis/membership_lib.lua");
 
 /// ARGV: prefix, node, room, identity. Returns {first on any node (0/1), members, version}.
 /// `{prefix}:version` orders joins, so a presence change can be ordered against a later join
 /// on another node: it grows by one per join and is never below Redis's clock in
 /// microseconds, so it keeps growing across a Redis restart that lost it.
-const JOIN_LUA: &str = r"
-local p, node, room, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local rk = p .. ':room:' .. room
-redis.call('SADD', p .. ':nodes', node)
-local first = 0
-if redis.call('SADD', p .. ':node:' .. node, entry(room, id)) == 1 then
-  if redis.call('HINCRBY', rk, id, 1) == 1 then first = 1 end
-end
-local vk = p .. ':version'
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local v = redis.call('INCR', vk)
-if v < now then
-  redis.call('SET', vk, string.format('%.0f', now))
-  v = now
-end
-return {first, redis.call('HKEYS', rk), v}
-";
+const JOIN_LUA: &str = include_str!("redis/membership_join.lua");
 
 /// ARGV: prefix, node, room, identity. Returns 1 when the identity left the room on all nodes.
-const LEAVE_LUA: &str = r"
-local p, node, room, id = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if redis.call('SREM', p .. ':node:' .. node, entry(room, id)) == 1 then
-  local rk = p .. ':room:' .. room
-  if redis.call('HINCRBY', rk, id, -1) <= 0 then
-    redis.call('HDEL', rk, id)
-    return 1
-  end
-end
-return 0
-";
+const LEAVE_LUA: &str = include_str!("redis/membership_leave.lua");
 
 /// ARGV: prefix, dead node. Returns nil if the node is alive (checked here, atomically with
 /// the cleanup, so a node that just came back keeps what it wrote); else the room and identity
 /// of every member that is now gone from its room, flattened.
-const REAP_LUA: &str = r"
-local p, node = ARGV[1], ARGV[2]
-if redis.call('EXISTS', p .. ':alive:' .. node) == 1 then return false end
-local nk = p .. ':node:' .. node
-local gone = {}
-for _, e in ipairs(redis.call('SMEMBERS', nk)) do
-  local room, id = split(e)
-  local rk = p .. ':room:' .. room
-  if redis.call('HINCRBY', rk, id, -1) <= 0 then
-    redis.call('HDEL', rk, id)
-    table.insert(gone, room)
-    table.insert(gone, id)
-  end
-end
-redis.call('DEL', nk)
-redis.call('DEL', p .. ':online:' .. node)
-redis.call('SREM', p .. ':nodes', node)
-return gone
-";
+const REAP_LUA: &str = include_str!("redis/membership_reap.lua");
 
 impl Scripts {
     fn new() -> Self {
