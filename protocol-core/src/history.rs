@@ -244,23 +244,16 @@ pub(crate) fn resume_plan(
     Ok(covered)
 }
 
-/// The frames a resuming (or freshly joining) connection gets after the read, in order: the
-/// replay (when it recovered), then the live frames buffered meanwhile that the replay did not
-/// cover. `last` is the latest offset the read saw: buffered frames at or below it were
-/// published before the read and are either replayed or before the joiner's start.
-pub(crate) fn merge(
-    replay: Vec<(u64, Utf8Bytes)>,
-    buffered: Vec<(u64, Utf8Bytes)>,
-    last: u64,
-) -> Vec<Utf8Bytes> {
-    let mut out: Vec<Utf8Bytes> = replay.into_iter().map(|(_, f)| f).collect();
+/// The live frames buffered while a joining connection's stream was read that it still needs,
+/// in order: those above `last`, the latest offset the read saw (the ones at or below it were
+/// published before the read, and are either in the replay or before the joiner's start).
+pub(crate) fn live_after(buffered: Vec<(u64, Utf8Bytes)>, last: u64) -> Vec<Utf8Bytes> {
     let mut live: Vec<(u64, Utf8Bytes)> = buffered.into_iter().filter(|(o, _)| *o > last).collect();
     // Live frames of one room arrive in offset order; sorting keeps a broker that reorders
     // from producing a wrong order here, and drops nothing.
     live.sort_by_key(|(o, _)| *o);
     live.dedup_by_key(|(o, _)| *o);
-    out.extend(live.into_iter().map(|(_, f)| f));
-    out
+    live.into_iter().map(|(_, f)| f).collect()
 }
 
 /// Rooms' streams in this node's memory: what [`InMemoryBroker`](crate::InMemoryBroker) keeps.
@@ -612,7 +605,8 @@ mod tests {
             let epoch = s.epoch.to_string();
             prop_assert_eq!(resume_plan(&since(&epoch, since_off), &s, config.max_messages), Ok(true));
             let last = s.last;
-            let got = merge(s.entries, sink.0.lock().unwrap().clone(), last);
+            let mut got: Vec<Utf8Bytes> = s.entries.into_iter().map(|(_, f)| f).collect();
+            got.extend(live_after(sink.0.lock().unwrap().clone(), last));
             let want: Vec<u64> = (since_off + 1..=before + during_read + after_read).collect();
             prop_assert_eq!(frames(&got), want);
         }

@@ -301,6 +301,16 @@ fn newer(event: u64, joined: u64) -> bool {
 }
 
 impl Registry {
+    /// `conn` no longer buffers `room`'s stream frames: the frames it buffered, if it did.
+    fn stop_replaying(&mut self, room: &str, conn: ConnId) -> Option<Vec<VersionedFrame>> {
+        let joining = self.replaying.get_mut(room)?;
+        let buffered = joining.remove(&conn);
+        if joining.is_empty() {
+            self.replaying.remove(room);
+        }
+        buffered
+    }
+
     /// Connections of `identity` in `room`.
     fn identity_conns_in(&self, room: &str, identity: &str) -> usize {
         self.rooms.get(room).map_or(0, |m| {
@@ -947,12 +957,7 @@ impl<Out: Protocol> Hub<Out> {
                 r.remove(room);
             }
             reg.pending.remove(&(conn, Arc::from(room)));
-            if let Some(r) = reg.replaying.get_mut(room) {
-                r.remove(&conn);
-                if r.is_empty() {
-                    reg.replaying.remove(room);
-                }
-            }
+            reg.stop_replaying(room, conn);
             let last_local = reg.identity_conns_in(room, &identity) == 0;
             (identity, last_local)
         };
@@ -1084,32 +1089,18 @@ impl<Out: Protocol> Hub<Out> {
             }
         };
         let mut reg = self.registry();
-        let buffered = match reg.replaying.get_mut(room) {
-            Some(r) => {
-                let b = r.remove(&conn);
-                if r.is_empty() {
-                    reg.replaying.remove(room);
-                }
-                b
-            }
-            None => None,
-        };
+        let buffered = reg.stop_replaying(room, conn);
         let Some(entry) = reg.conns.get(&conn) else {
             return;
         };
-        let (replay, live): (Vec<_>, Vec<_>) = {
-            let n = replay.len();
-            let all = crate::history::merge(replay, buffered.unwrap_or_default(), last);
-            let mut all = all.into_iter();
-            let replay: Vec<_> = all.by_ref().take(n).collect();
-            (replay, all.collect())
-        };
+        let live = crate::history::live_after(buffered.unwrap_or_default(), last);
+        let n = replay.len() + usize::from(announcement.is_some()) + live.len();
         let frames = replay
             .into_iter()
+            .map(|(_, f)| f)
             .chain(announcement)
             .chain(live)
             .map(Message::Text);
-        let n = frames.size_hint().0;
         if entry.outbox.push_replay(frames).is_ok() {
             self.inner
                 .stats

@@ -50,15 +50,23 @@ impl Room {
             return;
         }
         if offset == self.offset + 1 {
-            self.offset = offset;
-            while self.ahead.remove(&(self.offset + 1)) {
-                self.offset += 1;
-            }
+            self.catch_up(offset);
         } else {
             self.ahead.insert(offset);
             if self.ahead.len() > MAX_AHEAD {
                 self.ahead.pop_first();
             }
+        }
+    }
+
+    /// Every offset up to `offset` is had: move the contiguous mark there, then over the
+    /// offsets already seen beyond it.
+    fn catch_up(&mut self, offset: u64) {
+        self.offset = self.offset.max(offset);
+        let upto = self.offset;
+        self.ahead.retain(|o| *o > upto);
+        while self.ahead.remove(&(self.offset + 1)) {
+            self.offset += 1;
         }
     }
 }
@@ -174,10 +182,7 @@ impl Tracker {
         let recovered = v.get("recovered").and_then(Value::as_bool);
         if recovered == Some(true) && epoch == r.epoch {
             // Everything up to `offset` was replayed.
-            r.mark(offset);
-            r.offset = r.offset.max(offset);
-            let upto = r.offset;
-            r.ahead.retain(|o| *o > upto);
+            r.catch_up(offset);
         } else {
             // A fresh start: a new join, or the history could not cover the gap.
             r.epoch = epoch;
@@ -240,6 +245,11 @@ mod tests {
         assert!(r.seen(4) && r.seen(7) && !r.seen(6));
         r.mark(6);
         assert_eq!(r.offset, 7);
+        assert!(r.ahead.is_empty());
+        // A recovered resume up to 9 also takes in 10, seen before it.
+        r.mark(10);
+        r.catch_up(9);
+        assert_eq!(r.offset, 10);
         assert!(r.ahead.is_empty());
     }
 }
