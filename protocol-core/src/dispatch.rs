@@ -63,7 +63,7 @@ use crate::codec::{
     DecodeErrorKind, Frame, FrameError, decode_frame, encode_frame, insert_after_tag,
 };
 #[cfg(feature = "runtime")]
-use crate::context::Context;
+use crate::runtime::context::Context;
 use crate::error::{ErrorCode, ErrorReply, UnknownPolicy};
 use crate::protocol::Protocol;
 
@@ -125,7 +125,7 @@ pub trait ContextKind: 'static {
 /// The context kind a generated handler trait uses when none is named.
 #[cfg(feature = "runtime")]
 #[doc(hidden)]
-pub type DefaultContextKind = crate::context::Runtime;
+pub type DefaultContextKind = crate::runtime::context::Runtime;
 
 /// Without the runtime there is no default context: name yours
 /// (`impl ClientMsgHandler<MySocket> for App`); this one cannot be built.

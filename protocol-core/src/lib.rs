@@ -67,58 +67,44 @@
 #[allow(unused_extern_crates)] // lets doctests and unit tests use `::protocol_core` paths
 extern crate self as protocol_core;
 
-#[cfg(feature = "runtime")]
-mod admit;
-#[cfg(feature = "axum")]
-pub mod axum;
-#[cfg(feature = "runtime")]
-pub mod client;
 mod codec;
-#[cfg(feature = "runtime")]
-pub mod connection;
-#[cfg(feature = "runtime")]
-mod context;
 pub mod dispatch;
 mod error;
-#[cfg(feature = "runtime")]
-pub mod history;
-#[cfg(feature = "runtime")]
-pub mod hub;
 mod locate;
-#[cfg(feature = "runtime")]
-mod outbox;
 mod protocol;
 pub mod query;
-#[cfg(feature = "redis")]
-pub mod redis;
-#[cfg(feature = "runtime")]
-mod resume;
 pub mod schema;
+
 #[cfg(feature = "runtime")]
-pub mod server;
-#[cfg(feature = "runtime")]
-mod stream;
+pub mod runtime;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+#[cfg(feature = "axum")]
+pub use runtime::axum;
+#[cfg(feature = "redis")]
+pub use runtime::redis;
 #[cfg(feature = "tls")]
-pub mod tls;
+pub use runtime::tls;
 #[cfg(feature = "jwt")]
-pub mod token;
+pub use runtime::token;
+#[cfg(feature = "runtime")]
+pub use runtime::{client, connection, history, hub, server};
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
 #[cfg(feature = "runtime")]
-pub use admit::{Admission, Identity};
+pub use runtime::admit::{Admission, Identity};
 #[cfg(feature = "runtime")]
-pub use client::{Backoff, Client, ClientBuilder, ClientError};
+pub use runtime::client::{Backoff, Client, ClientBuilder, ClientError};
 pub use codec::{
     DecodeError, DecodeErrorKind, EncodeError, Frame, FrameError, decode, decode_frame,
     decode_slice, encode, encode_frame, encode_to_vec,
 };
 #[cfg(feature = "runtime")]
-pub use context::{Context, Runtime};
+pub use runtime::context::{Context, Runtime};
 pub use dispatch::{
     ContextKind, Disconnect, Dispatch, Outcome, dispatch_frame_with, dispatch_with, error_frame,
 };
@@ -126,16 +112,16 @@ pub use dispatch::{
 pub use dispatch::{dispatch, dispatch_frame};
 pub use error::{ErrorCode, ErrorReply, UnknownPolicy};
 #[cfg(feature = "runtime")]
-pub use history::{HistoryConfig, Position, StreamError, StreamJoin};
+pub use runtime::history::{HistoryConfig, Position, StreamError, StreamJoin};
 #[cfg(feature = "runtime")]
-pub use hub::{
+pub use runtime::hub::{
     Broker, ConnId, Hub, HubBuilder, InMemoryBroker, Inbox, Joined, PresenceEvent, Target,
 };
 #[cfg(feature = "runtime")]
-pub use outbox::{SendError, SlowConsumerPolicy};
+pub use runtime::outbox::{SendError, SlowConsumerPolicy};
 pub use protocol::{Protocol, PushRef, Since, StreamRole, VariantKind, VariantMeta};
 #[cfg(feature = "runtime")]
-pub use resume::StreamPosition;
+pub use runtime::resume::StreamPosition;
 pub use schema::schema_for;
 /// The schemars this crate is built with (1.x): nested types derive `JsonSchema` from it
 /// (`#[derive(protocol_core::schemars::JsonSchema)]` with `#[schemars(crate = "protocol_core::schemars")]`).
@@ -146,13 +132,13 @@ pub use schemars;
 /// `#[serde(crate = "protocol_core::serde")]`, so an app needs no version of its own.
 pub use serde;
 #[cfg(feature = "runtime")]
-pub use server::{
+pub use runtime::server::{
     Limits, Rejection, Server, ServerBuilder, ShutdownHandle, TypedServerBuilder, WsServer,
 };
 #[cfg(feature = "runtime")]
-pub use stream::ServerStream;
+pub use runtime::stream::ServerStream;
 #[cfg(feature = "jwt")]
-pub use token::TokenAuth;
+pub use runtime::token::TokenAuth;
 /// The WebSocket implementation underneath (for frame-level handlers).
 #[cfg(feature = "runtime")]
 pub use tokio_tungstenite::tungstenite;

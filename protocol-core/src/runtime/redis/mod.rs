@@ -89,8 +89,8 @@ use tokio::sync::{RwLock, mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 
-use crate::history::{Append, HistoryConfig, Position, ReadRange, StreamError, StreamSlice};
-use crate::hub::{Broker, ConnId, Joined, LocalDelivery, Target};
+use crate::runtime::history::{Append, HistoryConfig, Position, ReadRange, StreamError, StreamSlice};
+use crate::runtime::hub::{Broker, ConnId, Joined, LocalDelivery, Target};
 
 mod stream;
 
@@ -273,21 +273,21 @@ struct Scripts {
 }
 
 /// A `(room, identity)` entry in a node's set: the room's length first, so any room name works.
-const ENTRY_LUA: &str = include_str!("redis/membership_lib.lua");
+const ENTRY_LUA: &str = include_str!("membership_lib.lua");
 
 /// ARGV: prefix, node, room, identity. Returns {first on any node (0/1), members, version}.
 /// `{prefix}:version` orders joins, so a presence change can be ordered against a later join
 /// on another node: it grows by one per join and is never below Redis's clock in
 /// microseconds, so it keeps growing across a Redis restart that lost it.
-const JOIN_LUA: &str = include_str!("redis/membership_join.lua");
+const JOIN_LUA: &str = include_str!("membership_join.lua");
 
 /// ARGV: prefix, node, room, identity. Returns 1 when the identity left the room on all nodes.
-const LEAVE_LUA: &str = include_str!("redis/membership_leave.lua");
+const LEAVE_LUA: &str = include_str!("membership_leave.lua");
 
 /// ARGV: prefix, dead node. Returns nil if the node is alive (checked here, atomically with
 /// the cleanup, so a node that just came back keeps what it wrote); else the room and identity
 /// of every member that is now gone from its room, flattened.
-const REAP_LUA: &str = include_str!("redis/membership_reap.lua");
+const REAP_LUA: &str = include_str!("membership_reap.lua");
 
 impl Scripts {
     fn new() -> Self {
@@ -1171,7 +1171,7 @@ mod tests {
             Target::All,
             Target::Stream {
                 room: Arc::from("r:1"),
-                except: Some(crate::hub::ConnId(42)),
+                except: Some(crate::runtime::hub::ConnId(42)),
                 offset: 1 << 40,
             },
             Target::Stream {
@@ -1194,7 +1194,7 @@ mod tests {
                 }
             );
         }
-        assert!(encode_publication(1, 1, &Target::Conn(crate::hub::ConnId(3)), b"{}").is_none());
+        assert!(encode_publication(1, 1, &Target::Conn(crate::runtime::hub::ConnId(3)), b"{}").is_none());
     }
 
     #[test]

@@ -15,11 +15,11 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::admit::{AddressBook, Admission, Identity, client_address};
-use crate::connection::{self, FrameHandler, TypedFrames};
+use crate::runtime::admit::{AddressBook, Admission, Identity, client_address};
+use crate::runtime::connection::{self, FrameHandler, TypedFrames};
 use crate::dispatch::Dispatch;
-use crate::hub::Hub;
-use crate::stream::ServerStream;
+use crate::runtime::hub::Hub;
+use crate::runtime::stream::ServerStream;
 
 /// Limits of a server and its connections. Defaults are safe for the open internet; every
 /// field has a setter on [`ServerBuilder`].
@@ -177,7 +177,7 @@ struct Shared<F: FrameHandler> {
     pending: Arc<Semaphore>,
     addresses: Arc<AddressBook>,
     #[cfg(feature = "tls")]
-    tls: Option<crate::tls::TlsConfig>,
+    tls: Option<crate::runtime::tls::TlsConfig>,
 }
 
 /// Configures a [`Server`].
@@ -189,7 +189,7 @@ pub struct ServerBuilder<F: FrameHandler> {
     origins: Vec<String>,
     trusted_proxies: Vec<IpAddr>,
     #[cfg(feature = "tls")]
-    tls: Option<crate::tls::TlsConfig>,
+    tls: Option<crate::runtime::tls::TlsConfig>,
     /// No `authenticate` hook was set (identities are `anon-N`).
     pub(crate) anonymous: bool,
 }
@@ -275,7 +275,7 @@ impl<F: FrameHandler> ServerBuilder<F> {
     /// every way of serving a listener. The TLS handshake counts against the handshake
     /// deadline.
     #[cfg(feature = "tls")]
-    pub fn tls(mut self, config: crate::tls::TlsConfig) -> Self {
+    pub fn tls(mut self, config: crate::runtime::tls::TlsConfig) -> Self {
         self.tls = Some(config);
         self
     }

@@ -13,13 +13,13 @@ use futures_util::future::BoxFuture;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::codec::encode;
-use crate::context::Context;
+use crate::runtime::context::Context;
 use crate::error::{ErrorCode, ErrorReply};
-use crate::history::{
+use crate::runtime::history::{
     Append, History, HistoryConfig, MemoryStreams, Position, ReadRange, Since, StreamError,
     StreamFrame, StreamJoin, StreamSlice,
 };
-use crate::outbox::{Outbox, SendError, SlowConsumerPolicy};
+use crate::runtime::outbox::{Outbox, SendError, SlowConsumerPolicy};
 use crate::protocol::Protocol;
 
 /// A connection's id, unique within a node.
@@ -1042,7 +1042,7 @@ impl<Out: Protocol> Hub<Out> {
             .await;
         let plan = read.and_then(|slice| {
             let recovered = since
-                .map(|s| crate::history::resume_plan(s, &slice, max))
+                .map(|s| crate::runtime::history::resume_plan(s, &slice, max))
                 .transpose()?;
             Ok((slice, recovered))
         });
@@ -1093,7 +1093,7 @@ impl<Out: Protocol> Hub<Out> {
         let Some(entry) = reg.conns.get(&conn) else {
             return;
         };
-        let live = crate::history::live_after(buffered.unwrap_or_default(), last);
+        let live = crate::runtime::history::live_after(buffered.unwrap_or_default(), last);
         let n = replay.len() + usize::from(announcement.is_some()) + live.len();
         let frames = replay
             .into_iter()
@@ -1314,10 +1314,10 @@ impl<Out: Protocol> Inbox<Out> {
     /// The next frame delivered, as text.
     pub fn try_recv_text(&mut self) -> Option<String> {
         match self.entry.outbox.try_next()? {
-            crate::outbox::Next::Frame(f) => {
+            crate::runtime::outbox::Next::Frame(f) => {
                 Some(f.into_text().map(|t| t.to_string()).unwrap_or_default())
             }
-            crate::outbox::Next::Close(code, reason) => Some(format!("<close {code} {reason}>")),
+            crate::runtime::outbox::Next::Close(code, reason) => Some(format!("<close {code} {reason}>")),
         }
     }
 

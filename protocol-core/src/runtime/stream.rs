@@ -1,5 +1,5 @@
 //! The byte stream of an accepted connection: plain TCP, or TLS over it when the server has a
-//! [`TlsConfig`](crate::tls::TlsConfig). An enum rather than a boxed trait object, so plain
+//! [`TlsConfig`](crate::runtime::tls::TlsConfig). An enum rather than a boxed trait object, so plain
 //! connections pay no dynamic dispatch per read and write.
 
 use std::io;

@@ -25,7 +25,7 @@ pub use crate::protocol::Since;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::error::{ErrorCode, ErrorReply};
-use crate::hub::{ConnId, LocalDelivery, Target};
+use crate::runtime::hub::{ConnId, LocalDelivery, Target};
 
 /// A message's place in its room's stream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -24,13 +24,13 @@ use tokio_tungstenite::tungstenite::{
 };
 use tracing::Instrument;
 
-use crate::context::Context;
+use crate::runtime::context::Context;
 use crate::dispatch::{Dispatch, Outcome, dispatch_frame, error_frame};
 use crate::error::{ErrorCode, ErrorReply};
-use crate::hub::{ConnEntry, Hub};
-use crate::outbox::Next;
+use crate::runtime::hub::{ConnEntry, Hub};
+use crate::runtime::outbox::Next;
 use crate::protocol::Protocol;
-use crate::server::{Limits, RunState};
+use crate::runtime::server::{Limits, RunState};
 
 /// Close code when a connection's credential expired without being renewed (IANA's
 /// registered 3000, "Unauthorized").
@@ -217,7 +217,7 @@ fn check_at(
     if expires_ms == 0 {
         return at;
     }
-    let left = expires_ms.saturating_sub(crate::hub::unix_ms(std::time::SystemTime::now()));
+    let left = expires_ms.saturating_sub(crate::runtime::hub::unix_ms(std::time::SystemTime::now()));
     at.min(after(
         Duration::from_millis(left).min(Duration::from_secs(1)),
     ))
@@ -452,7 +452,7 @@ where
                         break;
                     }
                     armed_expiry = entry.expires_ms.load(std::sync::atomic::Ordering::Relaxed);
-                    if armed_expiry != 0 && crate::hub::unix_ms(std::time::SystemTime::now()) >= armed_expiry {
+                    if armed_expiry != 0 && crate::runtime::hub::unix_ms(std::time::SystemTime::now()) >= armed_expiry {
                         close(TOKEN_EXPIRED, "token expired: renew it before it expires");
                         break;
                     }
@@ -692,7 +692,7 @@ mod tests {
         let ping = after(Duration::from_secs(5));
         // The ping comes first; with an expiring credential, at most a second away.
         assert_eq!(check_at(ping, Instant::now(), &limits, 0), ping);
-        let expires = crate::hub::unix_ms(std::time::SystemTime::now()) + 60_000;
+        let expires = crate::runtime::hub::unix_ms(std::time::SystemTime::now()) + 60_000;
         assert!(check_at(ping, Instant::now(), &limits, expires) <= after(Duration::from_secs(1)));
     }
 }

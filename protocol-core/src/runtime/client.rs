@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use crate::codec::{DecodeError, Frame, decode_frame, encode_frame};
 use crate::error::ErrorReply;
 use crate::protocol::Protocol;
-use crate::resume::{StreamPosition, Tracker};
+use crate::runtime::resume::{StreamPosition, Tracker};
 
 /// What went wrong on the client side.
 #[derive(Debug, thiserror::Error)]
@@ -155,9 +155,9 @@ impl<Out: Protocol, In: Protocol> ClientBuilder<Out, In> {
     /// Trust these certificates (PEM; a private CA or a self-signed server) for `wss://`, on
     /// top of the webpki roots.
     #[cfg(feature = "tls")]
-    pub fn trust_pem(mut self, pem: &[u8]) -> Result<Self, crate::tls::TlsError> {
-        let certs = crate::tls::certificates(pem)?;
-        self.settings.tls = Some(crate::tls::client_config(&certs)?);
+    pub fn trust_pem(mut self, pem: &[u8]) -> Result<Self, crate::runtime::tls::TlsError> {
+        let certs = crate::runtime::tls::certificates(pem)?;
+        self.settings.tls = Some(crate::runtime::tls::client_config(&certs)?);
         Ok(self)
     }
 

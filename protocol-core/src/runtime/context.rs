@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::admit::Identity;
+use crate::runtime::admit::Identity;
 use crate::error::{ErrorCode, ErrorReply};
-use crate::history::{History, Position, Since, StreamError, StreamJoin};
-use crate::hub::{ConnEntry, ConnId, Hub, Joined, Target};
-use crate::outbox::SendError;
+use crate::runtime::history::{History, Position, Since, StreamError, StreamJoin};
+use crate::runtime::hub::{ConnEntry, ConnId, Hub, Joined, Target};
+use crate::runtime::outbox::SendError;
 use crate::protocol::Protocol;
 
 /// The runtime's context kind: handlers get a [`Context`] (the default of every generated
@@ -78,7 +78,7 @@ impl<Out: Protocol> Context<Out> {
     }
 
     /// When the connection's credential expires (the connection is closed with close code
-    /// [`TOKEN_EXPIRED`](crate::connection::TOKEN_EXPIRED) then, checked once a second).
+    /// [`TOKEN_EXPIRED`](crate::runtime::connection::TOKEN_EXPIRED) then, checked once a second).
     pub fn expires(&self) -> Option<std::time::SystemTime> {
         match self.conn.expires_ms.load(Ordering::Relaxed) {
             0 => None,
@@ -115,7 +115,7 @@ impl<Out: Protocol> Context<Out> {
                 ),
             ));
         }
-        let ms = identity.expires().map_or(0, crate::hub::unix_ms);
+        let ms = identity.expires().map_or(0, crate::runtime::hub::unix_ms);
         self.conn.expires_ms.store(ms, Ordering::Relaxed);
         Ok(())
     }
