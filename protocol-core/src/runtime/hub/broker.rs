@@ -11,8 +11,21 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use super::presence::Joined;
 use super::registry::ConnId;
 use crate::runtime::history::{
-    Append, HistoryConfig, MemoryStreams, Position, ReadRange, StreamError, StreamSlice,
+    HistoryConfig, MemoryStreams, Position, ReadRange, StreamError, StreamFrame, StreamSlice,
 };
+
+/// A message to append to a room's stream ([`Broker::append`]).
+#[derive(Debug)]
+pub struct Append<'a> {
+    /// The room.
+    pub room: &'a str,
+    /// A connection the live delivery leaves out (the sender, who gets a reply instead).
+    pub except: Option<ConnId>,
+    /// The encoded message, without its offset.
+    pub frame: StreamFrame,
+    /// The history limits.
+    pub config: &'a HistoryConfig,
+}
 
 /// Where a frame goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,7 +215,24 @@ impl Broker for InMemoryBroker {
         append: Append<'a>,
         local: &'a dyn LocalDelivery,
     ) -> BoxFuture<'a, Result<Position, StreamError>> {
-        let position = self.streams.append(append, local);
+        let Append {
+            room,
+            except,
+            frame,
+            config,
+        } = append;
+        let position = self
+            .streams
+            .append(room, frame, config, |room, offset, frame| {
+                local.deliver(
+                    &Target::Stream {
+                        room,
+                        except,
+                        offset,
+                    },
+                    frame,
+                );
+            });
         Box::pin(async move { Ok(position) })
     }
 

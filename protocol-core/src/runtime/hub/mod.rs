@@ -16,7 +16,7 @@ mod registry;
 mod rooms;
 mod stats;
 
-pub use broker::{Broker, InMemoryBroker, LocalDelivery, Target};
+pub use broker::{Append, Broker, InMemoryBroker, LocalDelivery, Target};
 pub use inbox::Inbox;
 pub use presence::{Joined, PresenceEvent};
 pub use registry::ConnId;

@@ -9,14 +9,14 @@ use std::sync::atomic::Ordering;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::Hub;
-use super::broker::Target;
+use super::broker::{Append, Target};
 use super::presence::{Joined, PENDING, PresenceEvent, newer};
 use super::registry::ConnId;
 use crate::codec::encode;
 use crate::error::{ErrorCode, ErrorReply};
 use crate::protocol::Protocol;
 use crate::runtime::history::{
-    Append, History, Position, ReadRange, Since, StreamError, StreamFrame, StreamJoin,
+    History, Position, ReadRange, Since, StreamError, StreamFrame, StreamJoin,
 };
 
 impl<Out: Protocol> Hub<Out> {

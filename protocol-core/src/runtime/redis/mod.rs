@@ -86,10 +86,8 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::runtime::history::{
-    Append, HistoryConfig, Position, ReadRange, StreamError, StreamSlice,
-};
-use crate::runtime::hub::{Broker, Joined, LocalDelivery, Target};
+use crate::runtime::history::{HistoryConfig, Position, ReadRange, StreamError, StreamSlice};
+use crate::runtime::hub::{Append, Broker, Joined, LocalDelivery, Target};
 
 // One concept per file, no cycles: `node` (the state the others share) uses `config`, `scripts`
 // and `wire`; `stream` and `tasks` use `node` and `wire`; this file uses them all.

@@ -11,9 +11,8 @@ use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 
 use super::node::{Shared, lock, random_node_id};
 use super::wire::{KIND_STREAM, STREAM_SEQ, encode_fence, publication_parts, stream_keys};
-use crate::runtime::history::{
-    Append, HistoryConfig, Position, ReadRange, StreamError, StreamSlice,
-};
+use crate::runtime::history::{HistoryConfig, Position, ReadRange, StreamError, StreamSlice};
+use crate::runtime::hub::Append;
 
 /// How long a room's stream keys live without an append: the history's age limit (a room idle
 /// longer has nothing left to replay), or a day when no age is kept (the offsets still count).
