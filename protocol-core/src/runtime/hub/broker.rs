@@ -27,6 +27,22 @@ pub struct Append<'a> {
     pub config: &'a HistoryConfig,
 }
 
+/// A broker operation that needed the network and failed. The broker reports it; the hub
+/// decides what to answer meanwhile (from this node's registry: the members and identities it
+/// sees itself), in one place, and counts it in [`Stats::broker_errors`](super::Stats).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// The shared store could not be reached, or did not answer in time.
+    #[error("the broker could not {op}: {reason}")]
+    Unavailable {
+        /// What was asked (`join`, `leave`, `members`, `online`).
+        op: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+}
+
 /// Where a frame goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -119,15 +135,27 @@ pub trait Broker: Send + Sync + 'static {
     }
     /// The identities with a connection on any node, sorted; `None` when the broker knows only
     /// this node (the hub then answers from its registry).
-    fn online(&self) -> BoxFuture<'_, Option<Vec<String>>> {
-        Box::pin(async { None })
+    ///
+    /// This and the membership operations below may need the network: a broker that cannot
+    /// answer says so with a [`BrokerError`] instead of guessing, and the hub answers from
+    /// this node's own registry.
+    fn online(&self) -> BoxFuture<'_, Result<Option<Vec<String>>, BrokerError>> {
+        Box::pin(async { Ok(None) })
     }
     /// Record that `identity` is now in `room`; whether it was not before, and the members.
-    fn join<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, Joined>;
+    fn join<'a>(
+        &'a self,
+        room: &'a str,
+        identity: &'a str,
+    ) -> BoxFuture<'a, Result<Joined, BrokerError>>;
     /// Record that `identity` left `room`; whether it was in it.
-    fn leave<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, bool>;
+    fn leave<'a>(
+        &'a self,
+        room: &'a str,
+        identity: &'a str,
+    ) -> BoxFuture<'a, Result<bool, BrokerError>>;
     /// The members of a room, sorted.
-    fn members<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Vec<String>>;
+    fn members<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<Vec<String>, BrokerError>>;
 
     /// Give a stream message the room's next offset, store it within the history limits, and
     /// deliver it as [`Target::Stream`] on every node, this one included (through `local`).
@@ -180,7 +208,11 @@ impl Broker for InMemoryBroker {
         local.deliver(&target, &frame);
     }
 
-    fn join<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, Joined> {
+    fn join<'a>(
+        &'a self,
+        room: &'a str,
+        identity: &'a str,
+    ) -> BoxFuture<'a, Result<Joined, BrokerError>> {
         let mut rooms = self.rooms();
         let members = rooms.entry(room.to_owned()).or_default();
         let first = members.insert(identity.to_owned());
@@ -189,25 +221,29 @@ impl Broker for InMemoryBroker {
             members: members.iter().cloned().collect(),
             version: 0,
         };
-        Box::pin(async move { joined })
+        Box::pin(async move { Ok(joined) })
     }
 
-    fn leave<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, bool> {
+    fn leave<'a>(
+        &'a self,
+        room: &'a str,
+        identity: &'a str,
+    ) -> BoxFuture<'a, Result<bool, BrokerError>> {
         let mut rooms = self.rooms();
         let was = rooms.get_mut(room).is_some_and(|m| m.remove(identity));
         if rooms.get(room).is_some_and(BTreeSet::is_empty) {
             rooms.remove(room);
         }
-        Box::pin(async move { was })
+        Box::pin(async move { Ok(was) })
     }
 
-    fn members<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Vec<String>> {
+    fn members<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<Vec<String>, BrokerError>> {
         let members = self
             .rooms()
             .get(room)
             .map(|m| m.iter().cloned().collect())
             .unwrap_or_default();
-        Box::pin(async move { members })
+        Box::pin(async move { Ok(members) })
     }
 
     fn append<'a>(

@@ -16,7 +16,7 @@ mod registry;
 mod rooms;
 mod stats;
 
-pub use broker::{Append, Broker, InMemoryBroker, LocalDelivery, Target};
+pub use broker::{Append, Broker, BrokerError, InMemoryBroker, LocalDelivery, Target};
 pub use inbox::Inbox;
 pub use presence::{Joined, PresenceEvent};
 pub use registry::ConnId;
@@ -279,6 +279,19 @@ impl<Out: Protocol> Hub<Out> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The one place a failed broker operation is handled: counted, logged, and the caller
+    /// answers from this node's registry.
+    pub(super) fn broker_failed(&self, error: &BrokerError) {
+        let n = self
+            .inner
+            .stats
+            .broker_errors
+            .fetch_add(1, Ordering::Relaxed);
+        if n.is_power_of_two() || n == 0 {
+            tracing::warn!(%error, failures = n + 1, "broker operation failed: answering from this node's registry");
+        }
+    }
+
     /// The hub's counters.
     pub fn stats(&self) -> &Stats {
         &self.inner.stats
@@ -389,8 +402,12 @@ impl<Out: Protocol> Hub<Out> {
     /// who is online (Redis), else the same as [`Hub::online`].
     pub async fn online_everywhere(&self) -> Vec<String> {
         match self.inner.broker.online().await {
-            Some(all) => all,
-            None => self.online(),
+            Ok(Some(all)) => all,
+            Ok(None) => self.online(),
+            Err(e) => {
+                self.broker_failed(&e);
+                self.online()
+            }
         }
     }
 

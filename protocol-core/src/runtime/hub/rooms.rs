@@ -119,14 +119,26 @@ impl<Out: Protocol> Hub<Out> {
             });
         };
         if !first_local {
-            let members = self.inner.broker.members(room).await;
+            let members = self.members(room).await;
             return Ok(Joined {
                 first: false,
                 members,
                 version: 0,
             });
         }
-        let joined = self.inner.broker.join(&room_key, &identity).await;
+        let joined = match self.inner.broker.join(&room_key, &identity).await {
+            Ok(joined) => joined,
+            // Unknown elsewhere: this node's view (the identity is new to the room as far as
+            // it can tell, so its presence is announced).
+            Err(e) => {
+                self.broker_failed(&e);
+                Joined {
+                    first: true,
+                    members: self.local_members(&room_key),
+                    version: 0,
+                }
+            }
+        };
         self.joined_at(conn, &room_key, joined.version);
         if joined.first {
             self.presence(&room_key, &identity, true, joined.version);
@@ -182,7 +194,18 @@ impl<Out: Protocol> Hub<Out> {
             let last_local = reg.identity_conns_in(room, &identity) == 0;
             (identity, last_local)
         };
-        if last_local && self.inner.broker.leave(room, &identity).await {
+        let was_member = last_local
+            && self
+                .inner
+                .broker
+                .leave(room, &identity)
+                .await
+                .unwrap_or_else(|e| {
+                    // Announce the departure: this node knows the identity was in the room.
+                    self.broker_failed(&e);
+                    true
+                });
+        if was_member {
             self.presence(room, &identity, false, 0);
         }
         true
@@ -190,7 +213,25 @@ impl<Out: Protocol> Hub<Out> {
 
     /// The members of a room (identities), sorted.
     pub async fn members(&self, room: &str) -> Vec<String> {
-        self.inner.broker.members(room).await
+        match self.inner.broker.members(room).await {
+            Ok(members) => members,
+            Err(e) => {
+                self.broker_failed(&e);
+                self.local_members(room)
+            }
+        }
+    }
+
+    /// The identities in a room on this node, sorted: the answer while the broker cannot give
+    /// the room's members on every node.
+    pub(super) fn local_members(&self, room: &str) -> Vec<String> {
+        let reg = self.registry();
+        let Some(conns) = reg.rooms.get(room) else {
+            return Vec::new();
+        };
+        let members: std::collections::BTreeSet<&str> =
+            conns.values().map(|e| &*e.identity).collect();
+        members.into_iter().map(str::to_owned).collect()
     }
 
     pub(super) fn presence(&self, room: &str, identity: &Arc<str>, online: bool, version: u64) {
@@ -407,7 +448,7 @@ mod tests {
     use futures_util::future::BoxFuture;
 
     use super::*;
-    use crate::runtime::hub::{Broker, LocalDelivery};
+    use crate::runtime::hub::{Broker, BrokerError, LocalDelivery};
 
     #[derive(Debug, Clone, PartialEq, crate::Protocol)]
     #[protocol(rename_all = "snake_case")]
@@ -426,22 +467,116 @@ mod tests {
         fn publish(&self, target: Target, frame: Utf8Bytes, local: &dyn LocalDelivery) {
             local.deliver(&target, &frame);
         }
-        fn join<'a>(&'a self, _room: &'a str, _identity: &'a str) -> BoxFuture<'a, Joined> {
+        fn join<'a>(
+            &'a self,
+            _room: &'a str,
+            _identity: &'a str,
+        ) -> BoxFuture<'a, Result<Joined, BrokerError>> {
             Box::pin(async move {
                 self.gate.acquire().await.expect("open").forget();
-                Joined {
+                Ok(Joined {
                     first: true,
                     members: Vec::new(),
                     version: self.next_version.load(Ordering::Relaxed),
-                }
+                })
             })
         }
-        fn leave<'a>(&'a self, _room: &'a str, _identity: &'a str) -> BoxFuture<'a, bool> {
-            Box::pin(async { true })
+        fn leave<'a>(
+            &'a self,
+            _room: &'a str,
+            _identity: &'a str,
+        ) -> BoxFuture<'a, Result<bool, BrokerError>> {
+            Box::pin(async { Ok(true) })
         }
-        fn members<'a>(&'a self, _room: &'a str) -> BoxFuture<'a, Vec<String>> {
-            Box::pin(async { Vec::new() })
+        fn members<'a>(
+            &'a self,
+            _room: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<String>, BrokerError>> {
+            Box::pin(async { Ok(Vec::new()) })
         }
+    }
+
+    /// A broker whose store is unreachable: every operation that needs it fails.
+    struct DownBroker;
+
+    fn down<T>(op: &'static str) -> BoxFuture<'static, Result<T, BrokerError>> {
+        Box::pin(async move {
+            Err(BrokerError::Unavailable {
+                op,
+                reason: "store unreachable".into(),
+            })
+        })
+    }
+
+    impl Broker for DownBroker {
+        fn publish(&self, target: Target, frame: Utf8Bytes, local: &dyn LocalDelivery) {
+            local.deliver(&target, &frame);
+        }
+        fn online(&self) -> BoxFuture<'_, Result<Option<Vec<String>>, BrokerError>> {
+            down("online")
+        }
+        fn join<'a>(
+            &'a self,
+            _room: &'a str,
+            _identity: &'a str,
+        ) -> BoxFuture<'a, Result<Joined, BrokerError>> {
+            down("join")
+        }
+        fn leave<'a>(
+            &'a self,
+            _room: &'a str,
+            _identity: &'a str,
+        ) -> BoxFuture<'a, Result<bool, BrokerError>> {
+            down("leave")
+        }
+        fn members<'a>(
+            &'a self,
+            _room: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<String>, BrokerError>> {
+            down("members")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_broker_is_answered_from_this_nodes_registry() {
+        let hub: Hub<Out> = Hub::builder()
+            .broker(Arc::new(DownBroker))
+            .presence(|e| {
+                Some(Out::Presence {
+                    user: e.identity.clone(),
+                    online: e.online,
+                })
+            })
+            .build();
+        let (alice, mut alice_in) = hub.attach("alice");
+        let (bob, _bob_in) = hub.attach("bob");
+        let joined = alice.join("r").await.unwrap();
+        assert!(joined.first);
+        assert_eq!(joined.members, ["alice"]);
+        alice_in.drain();
+        let joined = bob.join("r").await.unwrap();
+        assert!(joined.first, "new to the room as far as this node can tell");
+        assert_eq!(joined.members, ["alice", "bob"]);
+        assert_eq!(
+            alice_in.drain(),
+            [Out::Presence {
+                user: "bob".into(),
+                online: true
+            }]
+        );
+        assert_eq!(hub.members("r").await, ["alice", "bob"]);
+        assert_eq!(hub.online_everywhere().await, ["alice", "bob"]);
+        assert!(bob.leave("r").await);
+        assert_eq!(
+            alice_in.drain(),
+            [Out::Presence {
+                user: "bob".into(),
+                online: false
+            }]
+        );
+        assert_eq!(hub.members("r").await, ["alice"]);
+        // join, join, members, online, leave, members: each failure counted once.
+        assert_eq!(hub.stats().broker_errors.load(Ordering::Relaxed), 6);
     }
 
     fn remote_presence(hub: &Hub<Out>, user: &str, version: u64) {

@@ -21,6 +21,9 @@ pub struct Stats {
     pub sockets_accepted: AtomicU64,
     /// Of those, how many had `TCP_NODELAY` on when read back from the socket after setting it.
     pub sockets_nodelay: AtomicU64,
+    /// Broker operations that failed (Redis unreachable, say), each answered from this node's
+    /// own registry instead ([`BrokerError`](super::BrokerError)).
+    pub broker_errors: AtomicU64,
     by_code: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 

@@ -87,7 +87,7 @@ use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::runtime::history::{HistoryConfig, Position, ReadRange, StreamError, StreamSlice};
-use crate::runtime::hub::{Append, Broker, Joined, LocalDelivery, Target};
+use crate::runtime::hub::{Append, Broker, BrokerError, Joined, LocalDelivery, Target};
 
 // One concept per file, no cycles: `node` (the state the others share) uses `config`, `scripts`
 // and `wire`; `stream` and `tasks` use `node` and `wire`; this file uses them all.
@@ -302,7 +302,7 @@ impl Broker for RedisBroker {
         self.shared.online_wake.notify_one();
     }
 
-    fn online(&self) -> BoxFuture<'_, Option<Vec<String>>> {
+    fn online(&self) -> BoxFuture<'_, Result<Option<Vec<String>>, BrokerError>> {
         let s = &self.shared;
         Box::pin(async move {
             let result: Result<Vec<String>, ::redis::RedisError> = async {
@@ -321,12 +321,9 @@ impl Broker for RedisBroker {
                 Ok(mut all) => {
                     s.healthy_again();
                     all.sort_unstable();
-                    Some(all)
+                    Ok(Some(all))
                 }
-                Err(e) => {
-                    s.unhealthy("online", &e);
-                    None
-                }
+                Err(e) => Err(s.failed("online", &e)),
             }
         })
     }
@@ -388,7 +385,11 @@ impl Broker for RedisBroker {
         Box::pin(self.shared.read_stream(room, range, limit, config))
     }
 
-    fn join<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, Joined> {
+    fn join<'a>(
+        &'a self,
+        room: &'a str,
+        identity: &'a str,
+    ) -> BoxFuture<'a, Result<Joined, BrokerError>> {
         let s = &self.shared;
         Box::pin(async move {
             let _shared = s.membership.read().await;
@@ -397,25 +398,23 @@ impl Broker for RedisBroker {
                 Ok((first, mut members, version)) => {
                     s.healthy_again();
                     members.sort_unstable();
-                    Joined {
+                    Ok(Joined {
                         first: first == 1,
                         members,
                         version,
-                    }
+                    })
                 }
-                Err(e) => {
-                    s.unhealthy("join", &e);
-                    Joined {
-                        first: true,
-                        members: s.local_members(room),
-                        version: 0,
-                    }
-                }
+                // Still held: written back when Redis is reachable again.
+                Err(e) => Err(s.failed("join", &e)),
             }
         })
     }
 
-    fn leave<'a>(&'a self, room: &'a str, identity: &'a str) -> BoxFuture<'a, bool> {
+    fn leave<'a>(
+        &'a self,
+        room: &'a str,
+        identity: &'a str,
+    ) -> BoxFuture<'a, Result<bool, BrokerError>> {
         let s = &self.shared;
         Box::pin(async move {
             let _shared = s.membership.read().await;
@@ -423,17 +422,14 @@ impl Broker for RedisBroker {
             match s.leave_script(room, identity).await {
                 Ok(left) => {
                     s.healthy_again();
-                    left == 1
+                    Ok(left == 1)
                 }
-                Err(e) => {
-                    s.unhealthy("leave", &e);
-                    true
-                }
+                Err(e) => Err(s.failed("leave", &e)),
             }
         })
     }
 
-    fn members<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Vec<String>> {
+    fn members<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<Vec<String>, BrokerError>> {
         let s = &self.shared;
         Box::pin(async move {
             let result: Result<Vec<String>, _> =
@@ -441,12 +437,9 @@ impl Broker for RedisBroker {
             match result {
                 Ok(mut members) => {
                     members.sort_unstable();
-                    members
+                    Ok(members)
                 }
-                Err(e) => {
-                    s.unhealthy("members", &e);
-                    s.local_members(room)
-                }
+                Err(e) => Err(s.failed("members", &e)),
             }
         })
     }

@@ -14,7 +14,7 @@ use tokio::sync::{RwLock, mpsc, oneshot};
 use super::config::RedisConfig;
 use super::scripts::Scripts;
 use super::wire::Keys;
-use crate::runtime::hub::LocalDelivery;
+use crate::runtime::hub::{BrokerError, LocalDelivery};
 
 /// The broker's counters, read out as [`RedisStats`](super::RedisStats).
 #[derive(Default)]
@@ -125,6 +125,16 @@ impl Shared {
         }
     }
 
+    /// A membership or presence operation failed: noted as unhealthy, reported to the hub.
+    /// The reason is Redis's, never the URL (it may hold a password).
+    pub(super) fn failed(&self, op: &'static str, e: &::redis::RedisError) -> BrokerError {
+        self.unhealthy(op, e);
+        BrokerError::Unavailable {
+            op,
+            reason: format!("Redis did not answer: {e}"),
+        }
+    }
+
     pub(super) fn healthy_again(&self) {
         if !self.healthy.swap(true, Ordering::Relaxed) {
             tracing::warn!(url = %self.config.url, "Redis reachable again");
@@ -214,13 +224,5 @@ impl Shared {
 
     pub(super) fn local(&self) -> Option<&Arc<dyn LocalDelivery>> {
         self.local.get()
-    }
-
-    pub(super) fn local_members(&self, room: &str) -> Vec<String> {
-        lock(&self.held)
-            .iter()
-            .filter(|(r, _)| r == room)
-            .map(|(_, i)| i.clone())
-            .collect()
     }
 }
