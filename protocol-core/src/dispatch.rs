@@ -62,8 +62,6 @@ use std::future::Future;
 use crate::codec::{
     DecodeErrorKind, Frame, FrameError, decode_frame, encode_frame, insert_after_tag,
 };
-#[cfg(feature = "runtime")]
-use crate::runtime::context::Context;
 use crate::error::{ErrorCode, ErrorReply, UnknownPolicy};
 use crate::protocol::Protocol;
 
@@ -125,7 +123,14 @@ pub trait ContextKind: 'static {
 /// The context kind a generated handler trait uses when none is named.
 #[cfg(feature = "runtime")]
 #[doc(hidden)]
-pub type DefaultContextKind = crate::runtime::context::Runtime;
+pub type DefaultContextKind = Runtime;
+
+/// The runtime's context kind: handlers get a [`Context`](crate::Context) (the default of every
+/// generated handler trait: `impl ClientMsgHandler for App` means
+/// `impl ClientMsgHandler<Runtime> for App`).
+#[cfg(feature = "runtime")]
+#[derive(Debug)]
+pub enum Runtime {}
 
 /// Without the runtime there is no default context: name yours
 /// (`impl ClientMsgHandler<MySocket> for App`); this one cannot be built.
@@ -191,16 +196,6 @@ pub trait Dispatch<H: ?Sized, K: ContextKind = DefaultContextKind>: Protocol {
         cx: &K::For<Self::Out>,
         end: &Disconnect,
     ) -> impl Future<Output = ()> + Send;
-}
-
-/// Dispatch a decoded message to `handler` with the runtime's [`Context`].
-#[cfg(feature = "runtime")]
-pub async fn dispatch<In: Dispatch<H>, H: ?Sized>(
-    handler: &H,
-    cx: &Context<In::Out>,
-    msg: In,
-) -> Result<Option<In::Out>, ErrorReply> {
-    In::dispatch(handler, cx, msg).await
 }
 
 /// Dispatch a decoded message to `handler` with a context of kind `K`.
@@ -290,7 +285,9 @@ pub fn error_frame<Out: Protocol>(error: &ErrorReply, id: Option<u64>) -> String
 /// Decode a frame (tag first): the message and its id, or what to answer instead
 /// (`invalid_json`, `unknown_type`, `invalid_message` carrying the frame's id, or the
 /// protocol's unknown-type policy).
-fn decode_for_dispatch<In: Protocol, Out>(text: &str) -> Result<Frame<In>, Outcome<Out>> {
+pub(crate) fn decode_for_dispatch<In: Protocol, Out>(
+    text: &str,
+) -> Result<Frame<In>, Outcome<Out>> {
     decode_frame::<In>(text).map_err(|FrameError { id, error }| {
         if let DecodeErrorKind::UnknownType { tag, .. } = error.kind() {
             match In::ON_UNKNOWN {
@@ -311,32 +308,15 @@ fn decode_for_dispatch<In: Protocol, Out>(text: &str) -> Result<Frame<In>, Outco
     })
 }
 
-fn outcome<Out>(id: Option<u64>, result: Result<Option<Out>, ErrorReply>) -> Outcome<Out> {
+pub(crate) fn outcome<Out>(
+    id: Option<u64>,
+    result: Result<Option<Out>, ErrorReply>,
+) -> Outcome<Out> {
     match result {
         Ok(Some(msg)) => Outcome::Reply { id, msg },
         Ok(None) => Outcome::Done,
         Err(error) => Outcome::Error { id, error },
     }
-}
-
-/// Decode a frame (tag first) and dispatch it with the runtime's [`Context`]; decode failures
-/// become the protocol's error replies (`invalid_json`, `unknown_type`, `invalid_message`)
-/// carrying the frame's id. The hub's message authorization applies.
-#[cfg(feature = "runtime")]
-pub async fn dispatch_frame<In: Dispatch<H>, H: ?Sized>(
-    handler: &H,
-    cx: &Context<In::Out>,
-    text: &str,
-) -> Outcome<In::Out> {
-    let Frame { id, msg } = match decode_for_dispatch::<In, In::Out>(text) {
-        Ok(frame) => frame,
-        Err(outcome) => return outcome,
-    };
-    if let Err(error) = cx.hub().authorize_message(cx.identity(), msg.type_name()) {
-        return Outcome::Error { id, error };
-    }
-    let cx = cx.with_request_id(id);
-    outcome(id, In::dispatch(handler, &cx, msg).await)
 }
 
 /// `dispatch_frame` with a context of your own kind `K` (a server on another WebSocket stack,

@@ -95,22 +95,25 @@ pub use runtime::{client, connection, history, hub, server};
 #[path = "private.rs"]
 pub mod __private;
 
-#[cfg(feature = "runtime")]
-pub use runtime::admit::{Admission, Identity};
-#[cfg(feature = "runtime")]
-pub use runtime::client::{Backoff, Client, ClientBuilder, ClientError};
 pub use codec::{
     DecodeError, DecodeErrorKind, EncodeError, Frame, FrameError, decode, decode_frame,
     decode_slice, encode, encode_frame, encode_to_vec,
 };
 #[cfg(feature = "runtime")]
-pub use runtime::context::{Context, Runtime};
+pub use dispatch::Runtime;
 pub use dispatch::{
     ContextKind, Disconnect, Dispatch, Outcome, dispatch_frame_with, dispatch_with, error_frame,
 };
-#[cfg(feature = "runtime")]
-pub use dispatch::{dispatch, dispatch_frame};
 pub use error::{ErrorCode, ErrorReply, UnknownPolicy};
+pub use protocol::{Protocol, PushRef, Since, StreamRole, VariantKind, VariantMeta};
+#[cfg(feature = "runtime")]
+pub use runtime::admit::{Admission, Identity};
+#[cfg(feature = "runtime")]
+pub use runtime::client::{Backoff, Client, ClientBuilder, ClientError};
+#[cfg(feature = "runtime")]
+pub use runtime::context::Context;
+#[cfg(feature = "runtime")]
+pub use runtime::context::{dispatch, dispatch_frame};
 #[cfg(feature = "runtime")]
 pub use runtime::history::{HistoryConfig, Position, StreamError, StreamJoin};
 #[cfg(feature = "runtime")]
@@ -119,9 +122,16 @@ pub use runtime::hub::{
 };
 #[cfg(feature = "runtime")]
 pub use runtime::outbox::{SendError, SlowConsumerPolicy};
-pub use protocol::{Protocol, PushRef, Since, StreamRole, VariantKind, VariantMeta};
 #[cfg(feature = "runtime")]
 pub use runtime::resume::StreamPosition;
+#[cfg(feature = "runtime")]
+pub use runtime::server::{
+    Limits, Rejection, Server, ServerBuilder, ShutdownHandle, TypedServerBuilder, WsServer,
+};
+#[cfg(feature = "runtime")]
+pub use runtime::stream::ServerStream;
+#[cfg(feature = "jwt")]
+pub use runtime::token::TokenAuth;
 pub use schema::schema_for;
 /// The schemars this crate is built with (1.x): nested types derive `JsonSchema` from it
 /// (`#[derive(protocol_core::schemars::JsonSchema)]` with `#[schemars(crate = "protocol_core::schemars")]`).
@@ -131,14 +141,6 @@ pub use schemars;
 /// `#[derive(protocol_core::serde::Serialize, protocol_core::serde::Deserialize)]` with
 /// `#[serde(crate = "protocol_core::serde")]`, so an app needs no version of its own.
 pub use serde;
-#[cfg(feature = "runtime")]
-pub use runtime::server::{
-    Limits, Rejection, Server, ServerBuilder, ShutdownHandle, TypedServerBuilder, WsServer,
-};
-#[cfg(feature = "runtime")]
-pub use runtime::stream::ServerStream;
-#[cfg(feature = "jwt")]
-pub use runtime::token::TokenAuth;
 /// The WebSocket implementation underneath (for frame-level handlers).
 #[cfg(feature = "runtime")]
 pub use tokio_tungstenite::tungstenite;

@@ -9,6 +9,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
+use tokio_tungstenite::tungstenite::handshake::server::Request;
+
 /// Who a connection is: the name handlers see ([`Context::identity`](crate::Context::identity)),
 /// and when the credential it proved that with expires (the connection is closed then, with
 /// close code 3000, unless it [renews](crate::Context::renew) it).
@@ -161,6 +163,67 @@ pub(crate) fn client_address(
         }
     }
     client
+}
+
+/// Why a handshake is refused: an HTTP status and a body saying why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// HTTP status code (401, 403, 429, 503, ...).
+    pub status: u16,
+    /// Text explaining why.
+    pub reason: String,
+}
+
+impl Rejection {
+    /// A rejection with a status and a reason.
+    pub fn new(status: u16, reason: impl Into<String>) -> Self {
+        Rejection {
+            status,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Decides who a connecting client is, from its HTTP upgrade request.
+pub type Authenticate = dyn Fn(&Request) -> Result<Identity, Rejection> + Send + Sync;
+
+/// The subprotocol a browser names before its token (`new WebSocket(url, ["bearer", jwt])`);
+/// a browser fails the connection unless the server answers with one it offered.
+pub(crate) const BEARER: &str = "bearer";
+
+/// The subprotocols a request offers (`Sec-WebSocket-Protocol`, every header, comma-separated),
+/// in order.
+pub(crate) fn offered_protocols(
+    headers: &tokio_tungstenite::tungstenite::http::HeaderMap,
+) -> impl Iterator<Item = &str> {
+    headers
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+}
+
+/// Whether the request offers the `bearer` subprotocol.
+pub(crate) fn offers_bearer(headers: &tokio_tungstenite::tungstenite::http::HeaderMap) -> bool {
+    offered_protocols(headers).any(|p| p == BEARER)
+}
+
+/// Is this request's Origin acceptable: absent, same as Host, or allowed?
+pub(crate) fn origin_allowed(req: &Request, allowed: &[String]) -> bool {
+    let Some(origin) = req.headers().get("origin").and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    if allowed.iter().any(|a| a == origin || a == "*") {
+        return true;
+    }
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
 }
 
 #[cfg(test)]

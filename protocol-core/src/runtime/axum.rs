@@ -155,7 +155,7 @@ async fn upgrade<F: FrameHandler>(server: WsServer<F>, req: Request) -> Response
         Ok(admission) => admission,
         Err(r) => return refuse(r.status, &r.reason),
     };
-    let bearer = crate::runtime::server::offers_bearer(&parts.headers);
+    let bearer = crate::runtime::admit::offers_bearer(&parts.headers);
     let mut req = Request::from_parts(parts, body);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let config = server.limits().websocket_config();
@@ -184,7 +184,7 @@ async fn upgrade<F: FrameHandler>(server: WsServer<F>, req: Request) -> Response
     if bearer {
         h.insert(
             header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static(crate::runtime::server::BEARER),
+            HeaderValue::from_static(crate::runtime::admit::BEARER),
         );
     }
     resp

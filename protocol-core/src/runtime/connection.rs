@@ -13,24 +13,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{FutureExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{
     Bytes, Error as WsError, Message, Utf8Bytes, error::CapacityError,
 };
 use tracing::Instrument;
 
-use crate::runtime::context::Context;
-use crate::dispatch::{Dispatch, Outcome, dispatch_frame, error_frame};
+use crate::dispatch::{Dispatch, Outcome, error_frame};
 use crate::error::{ErrorCode, ErrorReply};
-use crate::runtime::hub::{ConnEntry, Hub};
-use crate::runtime::outbox::Next;
 use crate::protocol::Protocol;
-use crate::runtime::server::{Limits, RunState};
+use crate::runtime::context::Context;
+use crate::runtime::context::dispatch_frame;
+use crate::runtime::hub::{ConnEntry, Hub};
+use crate::runtime::limits::Limits;
+use crate::runtime::rate::TokenBucket;
+use crate::runtime::shutdown::RunState;
+use crate::runtime::writer::write_loop;
 
 /// Close code when a connection's credential expired without being renewed (IANA's
 /// registered 3000, "Unauthorized").
@@ -151,49 +152,6 @@ impl<In: Dispatch<H>, H: Send + Sync + 'static> FrameHandler for TypedFrames<In,
     }
 }
 
-/// A token bucket: `rate` tokens per second, at most `burst`.
-pub(crate) struct TokenBucket {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    pub(crate) fn new(rate: f64, burst: u32) -> Self {
-        TokenBucket {
-            rate,
-            burst: f64::from(burst.max(1)),
-            tokens: f64::from(burst.max(1)),
-            last: Instant::now(),
-        }
-    }
-
-    pub(crate) fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-fn close_message(code: u16, reason: &str) -> Message {
-    // A close reason is at most 123 bytes (RFC 6455 5.5): cut on a char boundary.
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    Message::Close(Some(CloseFrame {
-        code: CloseCode::from(code),
-        reason: Utf8Bytes::from(&reason[..end]),
-    }))
-}
-
 /// `d` from now, saturating far in the future instead of overflowing (a limit of
 /// `Duration::MAX` means "never").
 fn after(d: Duration) -> tokio::time::Instant {
@@ -217,7 +175,8 @@ fn check_at(
     if expires_ms == 0 {
         return at;
     }
-    let left = expires_ms.saturating_sub(crate::runtime::hub::unix_ms(std::time::SystemTime::now()));
+    let left =
+        expires_ms.saturating_sub(crate::runtime::hub::unix_ms(std::time::SystemTime::now()));
     at.min(after(
         Duration::from_millis(left).min(Duration::from_secs(1)),
     ))
@@ -306,71 +265,6 @@ impl std::task::Wake for ReaderWake {
         self.woken.store(true, Ordering::Release);
         self.task.wake();
     }
-}
-
-/// The writer: drains the outbox into the socket (a backlog in one flush; the heartbeat's pings
-/// come through the outbox too), sends the close frame last. Written against the sink's poll
-/// functions so that no frame is held inside the future while it waits.
-// Not an `async fn`, which would keep a second copy of its arguments (see `read_loop`).
-#[allow(clippy::manual_async_fn)]
-fn write_loop<'a, S>(
-    mut sink: futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
-    entry: &'a ConnEntry,
-) -> impl Future<Output = ()> + Send + 'a
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    async move {
-        'conn: loop {
-            if ready(&mut sink).await.is_err() {
-                break;
-            }
-            let Some(first) = entry.outbox.next().await else {
-                break;
-            };
-            let mut next = Some(first);
-            let mut closing = false;
-            while let Some(taken) = next.take() {
-                let frame = match taken {
-                    Next::Frame(frame) => frame,
-                    Next::Close(code, reason) => {
-                        closing = true;
-                        close_message(code, &reason)
-                    }
-                };
-                if sink.start_send_unpin(frame).is_err() {
-                    break 'conn;
-                }
-                if closing {
-                    break;
-                }
-                if ready(&mut sink).await.is_err() {
-                    break 'conn;
-                }
-                // Batch what is queued into one flush (one syscall for a backlog).
-                next = entry.outbox.try_next();
-            }
-            if std::future::poll_fn(|cx| sink.poll_flush_unpin(cx))
-                .await
-                .is_err()
-                || closing
-            {
-                break;
-            }
-        }
-        entry.outbox.mark_closed();
-        let _ = std::future::poll_fn(|cx| sink.poll_close_unpin(cx)).await;
-    }
-}
-
-/// The sink can take a frame.
-async fn ready<S>(
-    sink: &mut futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
-) -> Result<(), WsError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    std::future::poll_fn(|cx| sink.poll_ready_unpin(cx)).await
 }
 
 /// The reader: decodes and dispatches each frame, enforces the limits, and when the connection

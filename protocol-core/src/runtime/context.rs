@@ -4,17 +4,14 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::runtime::admit::Identity;
+use crate::codec::Frame;
+use crate::dispatch::{Dispatch, Outcome, Runtime, decode_for_dispatch, outcome};
 use crate::error::{ErrorCode, ErrorReply};
+use crate::protocol::Protocol;
+use crate::runtime::admit::Identity;
 use crate::runtime::history::{History, Position, Since, StreamError, StreamJoin};
 use crate::runtime::hub::{ConnEntry, ConnId, Hub, Joined, Target};
 use crate::runtime::outbox::SendError;
-use crate::protocol::Protocol;
-
-/// The runtime's context kind: handlers get a [`Context`] (the default of every generated
-/// handler trait: `impl ClientMsgHandler for App` means `impl ClientMsgHandler<Runtime> for App`).
-#[derive(Debug)]
-pub enum Runtime {}
 
 impl crate::dispatch::ContextKind for Runtime {
     type For<Out: Protocol> = Context<Out>;
@@ -279,4 +276,32 @@ impl<Out: Protocol> Context<Out> {
     pub async fn members(&self, room: &str) -> Vec<String> {
         self.hub.members(room).await
     }
+}
+
+/// Dispatch a decoded message to `handler` with the runtime's [`Context`].
+pub async fn dispatch<In: Dispatch<H>, H: ?Sized>(
+    handler: &H,
+    cx: &Context<In::Out>,
+    msg: In,
+) -> Result<Option<In::Out>, ErrorReply> {
+    In::dispatch(handler, cx, msg).await
+}
+
+/// Decode a frame (tag first) and dispatch it with the runtime's [`Context`]; decode failures
+/// become the protocol's error replies (`invalid_json`, `unknown_type`, `invalid_message`)
+/// carrying the frame's id. The hub's message authorization applies.
+pub async fn dispatch_frame<In: Dispatch<H>, H: ?Sized>(
+    handler: &H,
+    cx: &Context<In::Out>,
+    text: &str,
+) -> Outcome<In::Out> {
+    let Frame { id, msg } = match decode_for_dispatch::<In, In::Out>(text) {
+        Ok(frame) => frame,
+        Err(outcome) => return outcome,
+    };
+    if let Err(error) = cx.hub().authorize_message(cx.identity(), msg.type_name()) {
+        return Outcome::Error { id, error };
+    }
+    let cx = cx.with_request_id(id);
+    outcome(id, In::dispatch(handler, &cx, msg).await)
 }

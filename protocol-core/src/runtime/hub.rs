@@ -13,14 +13,14 @@ use futures_util::future::BoxFuture;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::codec::encode;
-use crate::runtime::context::Context;
 use crate::error::{ErrorCode, ErrorReply};
+use crate::protocol::Protocol;
+use crate::runtime::context::Context;
 use crate::runtime::history::{
     Append, History, HistoryConfig, MemoryStreams, Position, ReadRange, Since, StreamError,
     StreamFrame, StreamJoin, StreamSlice,
 };
 use crate::runtime::outbox::{Outbox, SendError, SlowConsumerPolicy};
-use crate::protocol::Protocol;
 
 /// A connection's id, unique within a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1317,7 +1317,9 @@ impl<Out: Protocol> Inbox<Out> {
             crate::runtime::outbox::Next::Frame(f) => {
                 Some(f.into_text().map(|t| t.to_string()).unwrap_or_default())
             }
-            crate::runtime::outbox::Next::Close(code, reason) => Some(format!("<close {code} {reason}>")),
+            crate::runtime::outbox::Next::Close(code, reason) => {
+                Some(format!("<close {code} {reason}>"))
+            }
         }
     }
 

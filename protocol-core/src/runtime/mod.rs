@@ -10,13 +10,17 @@ pub mod connection;
 pub(crate) mod context;
 pub mod history;
 pub mod hub;
+pub(crate) mod limits;
 pub(crate) mod outbox;
+pub(crate) mod rate;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub(crate) mod resume;
 pub mod server;
+pub(crate) mod shutdown;
 pub(crate) mod stream;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(feature = "jwt")]
 pub mod token;
+pub(crate) mod writer;

@@ -32,10 +32,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use tokio_tungstenite::tungstenite::handshake::server::Request;
 
 use crate::runtime::admit::Identity;
-use crate::runtime::server::Rejection;
+use crate::runtime::admit::Rejection;
 
 /// The subprotocol a browser names before its token: `Sec-WebSocket-Protocol: bearer, JWT`.
-pub const BEARER_PROTOCOL: &str = crate::runtime::server::BEARER;
+pub const BEARER_PROTOCOL: &str = crate::runtime::admit::BEARER;
 
 /// Verifies signed tokens (JWT): HS256 with a shared secret, RS256 / ES256 / EdDSA with a
 /// public key. Switch it on with
@@ -250,7 +250,7 @@ pub fn token_of(req: &Request) -> Option<String> {
     {
         return Some(t.trim().to_owned());
     }
-    let mut protocols = crate::runtime::server::offered_protocols(headers);
+    let mut protocols = crate::runtime::admit::offered_protocols(headers);
     protocols.find(|p| *p == BEARER_PROTOCOL)?;
     protocols.next().map(str::to_owned)
 }

@@ -57,13 +57,13 @@ mod redis_server;
 pub use redis_server::RedisServer;
 
 use crate::codec::{decode_frame, encode_frame};
-use crate::runtime::connection::TypedFrames;
 use crate::dispatch::Dispatch;
 use crate::error::ErrorReply;
-use crate::runtime::hub::Hub;
 use crate::protocol::Protocol;
-use crate::schema::schema_for;
+use crate::runtime::connection::TypedFrames;
+use crate::runtime::hub::Hub;
 use crate::runtime::server::{Rejection, Server, ServerBuilder, ShutdownHandle};
+use crate::schema::schema_for;
 
 /// How long assertions wait for a frame unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);

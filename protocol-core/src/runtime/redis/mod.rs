@@ -89,7 +89,9 @@ use tokio::sync::{RwLock, mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 
-use crate::runtime::history::{Append, HistoryConfig, Position, ReadRange, StreamError, StreamSlice};
+use crate::runtime::history::{
+    Append, HistoryConfig, Position, ReadRange, StreamError, StreamSlice,
+};
 use crate::runtime::hub::{Broker, ConnId, Joined, LocalDelivery, Target};
 
 mod stream;
@@ -1194,7 +1196,10 @@ mod tests {
                 }
             );
         }
-        assert!(encode_publication(1, 1, &Target::Conn(crate::runtime::hub::ConnId(3)), b"{}").is_none());
+        assert!(
+            encode_publication(1, 1, &Target::Conn(crate::runtime::hub::ConnId(3)), b"{}")
+                .is_none()
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 use super::{
     KIND_STREAM, STREAM_SEQ, Shared, encode_fence, lock, publication_parts, random_node_id,
 };
-use crate::runtime::history::{Append, HistoryConfig, Position, ReadRange, StreamError, StreamSlice};
+use crate::runtime::history::{
+    Append, HistoryConfig, Position, ReadRange, StreamError, StreamSlice,
+};
 
 /// The stream scripts' shared functions and the keys' layout.
 pub(super) const LIB_LUA: &str = include_str!("stream_lib.lua");
