@@ -30,6 +30,8 @@ use protocol_core::schema_for;
 
 pub mod protocol;
 mod room;
+#[cfg(feature = "runtime")]
+pub mod rt;
 mod socket;
 
 pub use protocol::{ClientMsg, ServerMsg};

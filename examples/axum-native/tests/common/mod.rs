@@ -36,6 +36,31 @@ impl Ws {
         Ws(ws)
     }
 
+    /// A refused handshake: the HTTP status and body.
+    pub async fn refused(addr: SocketAddr, path: &str) -> (u16, String) {
+        let url = format!("ws://{addr}{path}");
+        match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("handshake timed out")
+        {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => (
+                resp.status().as_u16(),
+                String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).into_owned(),
+            ),
+            Err(e) => panic!("expected an HTTP refusal, got {e}"),
+            Ok(_) => panic!("expected an HTTP refusal, got a WebSocket"),
+        }
+    }
+
+    /// The next frame from the server, pings and pongs included.
+    pub async fn next_any(&mut self) -> Message {
+        tokio::time::timeout(WAIT, self.0.next())
+            .await
+            .expect("no frame within the wait")
+            .expect("the socket ended")
+            .expect("the socket failed")
+    }
+
     /// Connect with a tiny receive buffer (so a client that does not read backs the server
     /// up soon).
     pub async fn connect_small(addr: SocketAddr, path: &str) -> Ws {
