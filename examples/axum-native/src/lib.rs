@@ -5,6 +5,9 @@
 //! [`protocol_core::dispatch_frame_with`]. No runtime of ours: the socket loop is in
 //! `socket.rs`, under 100 lines.
 //!
+//! With the feature `runtime`, the module `rt` serves the same protocol with the runtime's
+//! typed server on axum's socket (`WsServer::serve_socket`), at `/rt`.
+//!
 //! Mount [`router`] in an axum app (`/ws` is the WebSocket, `/schema` the protocol's JSON
 //! Schemas):
 //!
