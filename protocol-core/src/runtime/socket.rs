@@ -280,7 +280,7 @@ impl<F: FrameHandler> WsServer<F> {
     pub async fn serve_socket<T, E>(&self, socket: T, admission: Admission)
     where
         T: Stream<Item = Result<SocketMessage, E>> + Sink<SocketMessage> + Send + 'static,
-        E: Into<SocketError> + 'static,
+        E: Into<SocketError>,
     {
         let (sink, stream) = socket.split();
         let stream = Incoming {
