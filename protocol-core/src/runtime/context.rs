@@ -10,7 +10,7 @@ use crate::error::{ErrorCode, ErrorReply};
 use crate::protocol::Protocol;
 use crate::runtime::admit::Identity;
 use crate::runtime::history::{History, Position, Since, StreamError, StreamJoin};
-use crate::runtime::hub::{ConnEntry, ConnId, Hub, Joined, Target};
+use crate::runtime::hub::{ConnEntry, ConnId, Hub, Inbox, Joined, Target};
 use crate::runtime::outbox::SendError;
 
 impl crate::dispatch::ContextKind for Runtime {
@@ -275,6 +275,38 @@ impl<Out: Protocol> Context<Out> {
     /// The members of a room, sorted.
     pub async fn members(&self, room: &str) -> Vec<String> {
         self.hub.members(room).await
+    }
+}
+
+// Building a `Context` is the context's business: the hub knows nothing of contexts, so `hub`
+// does not depend on `context` (no module cycle).
+impl<Out: Protocol> Hub<Out> {
+    /// A context for a registered connection.
+    pub(crate) fn context(&self, entry: &Arc<ConnEntry>, request_id: Option<u64>) -> Context<Out> {
+        Context::new(Arc::clone(entry), self.clone(), request_id)
+    }
+
+    /// Attach a connection without a socket: for testing handlers with [`crate::dispatch()`].
+    /// The returned [`Inbox`] receives what is delivered to the connection.
+    ///
+    /// ```
+    /// use protocol_core::{Hub, Protocol};
+    ///
+    /// #[derive(Debug, PartialEq, Protocol)]
+    /// #[protocol(rename_all = "snake_case")]
+    /// enum ServerMsg {
+    ///     Hello { to: String },
+    /// }
+    ///
+    /// let hub = Hub::<ServerMsg>::new();
+    /// let (cx, mut inbox) = hub.attach("alice");
+    /// cx.push(&ServerMsg::Hello { to: "alice".into() }).unwrap();
+    /// assert_eq!(inbox.try_recv(), Some(ServerMsg::Hello { to: "alice".into() }));
+    /// ```
+    pub fn attach(&self, identity: &str) -> (Context<Out>, Inbox<Out>) {
+        let entry = self.register(Arc::from(identity), None);
+        let inbox = Inbox::new(Arc::clone(&entry), self.clone());
+        (self.context(&entry, None), inbox)
     }
 }
 

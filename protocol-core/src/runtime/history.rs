@@ -25,7 +25,6 @@ pub use crate::protocol::Since;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::error::{ErrorCode, ErrorReply};
-use crate::runtime::hub::{ConnId, LocalDelivery, Target};
 
 /// A message's place in its room's stream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -115,19 +114,6 @@ impl StreamFrame {
     pub fn suffix(&self) -> &str {
         &self.suffix
     }
-}
-
-/// A message to append to a room's stream.
-#[derive(Debug)]
-pub struct Append<'a> {
-    /// The room.
-    pub room: &'a str,
-    /// A connection the live delivery leaves out (the sender, who gets a reply instead).
-    pub except: Option<ConnId>,
-    /// The encoded message, without its offset.
-    pub frame: StreamFrame,
-    /// The history limits.
-    pub config: &'a HistoryConfig,
 }
 
 /// Which stored messages to read.
@@ -330,19 +316,24 @@ impl MemoryStreams {
         self.lock().bytes
     }
 
-    /// Append a message and deliver it to the room (through `local`, while the stream is
-    /// locked, so delivery order is offset order).
-    pub fn append(&self, append: Append<'_>, local: &dyn LocalDelivery) -> Position {
-        let config = append.config;
+    /// Append a message to `room`'s stream and hand it to `deliver` (with the room and its
+    /// offset, while the stream is locked, so delivery order is offset order).
+    pub fn append(
+        &self,
+        room: &str,
+        frame: StreamFrame,
+        config: &HistoryConfig,
+        deliver: impl FnOnce(Arc<str>, u64, &Utf8Bytes),
+    ) -> Position {
         let mut s = self.lock();
-        let room = s.open(&self.boot, append.room, config);
+        let room = s.open(&self.boot, room, config);
         let now = Instant::now();
         let (position, frame, delta) = {
             let log = s.rooms.get_mut(&room).expect("opened above");
             let mut delta = log.expire(config, now);
             log.last += 1;
             let offset = log.last;
-            let frame = append.frame.with_offset(offset);
+            let frame = frame.with_offset(offset);
             if config.keeps() {
                 let cost = frame.len() + ENTRY_OVERHEAD;
                 log.entries.push_back(Entry {
@@ -367,14 +358,7 @@ impl MemoryStreams {
         };
         s.bytes = s.bytes.saturating_add_signed(delta);
         s.evict(config, &room);
-        local.deliver(
-            &Target::Stream {
-                room,
-                except: append.except,
-                offset: position.offset,
-            },
-            &frame,
-        );
+        deliver(room, position.offset, &frame);
         position
     }
 
@@ -582,19 +566,17 @@ mod tests {
             let streams = MemoryStreams::new();
             let config = HistoryConfig::default();
             struct Sink(Mutex<Vec<(u64, Utf8Bytes)>>, std::sync::atomic::AtomicBool);
-            impl LocalDelivery for Sink {
-                fn deliver(&self, target: &Target, frame: &Utf8Bytes) -> usize {
-                    if let Target::Stream { offset, .. } = target
-                        && self.1.load(std::sync::atomic::Ordering::Relaxed) {
-                        self.0.lock().unwrap().push((*offset, frame.clone()));
+            impl Sink {
+                fn deliver(&self, offset: u64, frame: &Utf8Bytes) {
+                    if self.1.load(std::sync::atomic::Ordering::Relaxed) {
+                        self.0.lock().unwrap().push((offset, frame.clone()));
                     }
-                    1
                 }
             }
             let sink = Sink(Mutex::new(Vec::new()), false.into());
             let publish = |n: u64| for _ in 0..n {
                 let frame = StreamFrame { prefix: String::new(), suffix: String::new() };
-                streams.append(Append { room: "r", except: None, frame, config: &config }, &sink);
+                streams.append("r", frame, &config, |_, offset, frame| sink.deliver(offset, frame));
             };
             publish(before);
             // The joiner is registered: live frames from now on are buffered.
@@ -614,12 +596,6 @@ mod tests {
 
     #[test]
     fn history_is_bounded_by_count_age_and_memory() {
-        struct Nowhere;
-        impl LocalDelivery for Nowhere {
-            fn deliver(&self, _: &Target, _: &Utf8Bytes) -> usize {
-                0
-            }
-        }
         let streams = MemoryStreams::new();
         let config = HistoryConfig {
             max_messages: 10,
@@ -627,15 +603,7 @@ mod tests {
         };
         let frame = || StreamFrame::split(r#"{"offset":18446744073709551615}"#, "offset").unwrap();
         for _ in 0..25 {
-            streams.append(
-                Append {
-                    room: "a",
-                    except: None,
-                    frame: frame(),
-                    config: &config,
-                },
-                &Nowhere,
-            );
+            streams.append("a", frame(), &config, |_, _, _| {});
         }
         let s = streams.read("a", ReadRange::After(0), 1000, &config);
         assert_eq!((s.first, s.last, s.entries.len()), (16, 25, 10));
@@ -655,15 +623,7 @@ mod tests {
             max_age: Duration::ZERO,
             ..config.clone()
         };
-        streams.append(
-            Append {
-                room: "b",
-                except: None,
-                frame: frame(),
-                config: &aged,
-            },
-            &Nowhere,
-        );
+        streams.append("b", frame(), &aged, |_, _, _| {});
         let b = streams.read("b", ReadRange::After(0), 10, &aged);
         assert_eq!(
             (b.first, b.last, b.entries.len()),
@@ -678,15 +638,7 @@ mod tests {
             ..config
         };
         for i in 0..20 {
-            streams.append(
-                Append {
-                    room: &format!("r{i}"),
-                    except: None,
-                    frame: frame(),
-                    config: &tight,
-                },
-                &Nowhere,
-            );
+            streams.append(&format!("r{i}"), frame(), &tight, |_, _, _| {});
         }
         assert!(
             streams.memory_bytes() <= 2_000,

@@ -74,80 +74,37 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use ::redis::AsyncCommands;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{AsyncCommands, Script};
-use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
-use tokio::sync::{RwLock, mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
-use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::runtime::history::{
-    Append, HistoryConfig, Position, ReadRange, StreamError, StreamSlice,
-};
-use crate::runtime::hub::{Broker, ConnId, Joined, LocalDelivery, Target};
+use crate::runtime::history::{HistoryConfig, Position, ReadRange, StreamError, StreamSlice};
+use crate::runtime::hub::{Append, Broker, Joined, LocalDelivery, Target};
 
+// One concept per file, no cycles: `node` (the state the others share) uses `config`, `scripts`
+// and `wire`; `stream` and `tasks` use `node` and `wire`; this file uses them all.
+mod config;
+mod node;
+mod scripts;
 mod stream;
+mod tasks;
+mod wire;
+
+pub use config::RedisConfig;
+use node::{Shared, lock};
+use wire::{encode_publication, online_key, room_key};
 
 /// The Redis client crate, for apps that keep their own state in the same Redis
 /// (see [`RedisBroker::connection`]).
 pub use ::redis as client;
-
-/// How a [`RedisBroker`] connects and what it tolerates.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]`.
-    pub url: String,
-    /// Prefix of every key and of the channel: nodes with the same prefix share rooms.
-    /// Default `"protocol"`.
-    pub prefix: String,
-    /// How soon after a node dies the others remove its members and send offline presence.
-    /// Default 10 s.
-    pub dead_node_after: Duration,
-    /// How long a Redis command may take before it counts as failed. Default 2 s.
-    pub response_timeout: Duration,
-    /// Publications queued while Redis is slow or unreachable, at most. Default 10,000.
-    pub max_queued_frames: usize,
-    /// Bytes of queued publications, at most. Default 16 MiB.
-    pub max_queued_bytes: usize,
-    /// Longest wait between reconnection attempts. Default 5 s.
-    pub max_backoff: Duration,
-}
-
-impl RedisConfig {
-    /// The defaults, with this URL.
-    pub fn new(url: impl Into<String>) -> Self {
-        RedisConfig {
-            url: url.into(),
-            prefix: "protocol".to_owned(),
-            dead_node_after: Duration::from_secs(10),
-            response_timeout: Duration::from_secs(2),
-            max_queued_frames: 10_000,
-            max_queued_bytes: 16 << 20,
-            max_backoff: Duration::from_secs(5),
-        }
-    }
-
-    /// Use another key prefix.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// Detect dead nodes within this time (at least 600 ms).
-    pub fn dead_node_after(mut self, after: Duration) -> Self {
-        self.dead_node_after = after.max(Duration::from_millis(600));
-        self
-    }
-}
 
 /// Why a [`RedisBroker`] could not start.
 #[derive(Debug, thiserror::Error)]
@@ -194,21 +151,6 @@ pub struct RedisStats {
     pub fences_late: u64,
 }
 
-#[derive(Default)]
-struct Counters {
-    published: AtomicU64,
-    publish_failed: AtomicU64,
-    dropped: AtomicU64,
-    received: AtomicU64,
-    missed: AtomicU64,
-    malformed: AtomicU64,
-    dead_nodes_cleaned: AtomicU64,
-    resyncs: AtomicU64,
-    appended: AtomicU64,
-    stream_failed: AtomicU64,
-    fences_late: AtomicU64,
-}
-
 /// A [`Broker`] for several nodes sharing rooms through Redis pub/sub. See the
 /// [module documentation](self) for what goes where.
 pub struct RedisBroker {
@@ -223,93 +165,6 @@ impl fmt::Debug for RedisBroker {
             .field("node", &self.shared.node)
             .finish_non_exhaustive()
     }
-}
-
-struct Keys {
-    channel: String,
-    nodes: String,
-    alive: String,
-    /// The identities connected to this node.
-    online: String,
-}
-
-struct Shared {
-    config: RedisConfig,
-    client: ::redis::Client,
-    conn: ConnectionManager,
-    /// This node's id: 16 hex digits, random.
-    node: String,
-    node_num: u64,
-    keys: Keys,
-    seq: AtomicU64,
-    queue: mpsc::UnboundedSender<Vec<u8>>,
-    queued_frames: AtomicUsize,
-    queued_bytes: AtomicUsize,
-    /// `(room, identity)` this node holds in Redis: what a resync writes back.
-    held: Mutex<BTreeSet<(String, String)>>,
-    /// Joins and leaves take it shared, a resync exclusively (so none is undone by it).
-    membership: RwLock<()>,
-    local: OnceLock<Arc<dyn LocalDelivery>>,
-    /// Redis answered the last command (warnings are logged on the change only).
-    healthy: AtomicBool,
-    /// A resync failed: the liveness task tries again at its next tick.
-    needs_resync: AtomicBool,
-    /// Identities whose first connection opened or last one closed, not written yet.
-    online_dirty: Mutex<HashSet<Arc<str>>>,
-    online_wake: tokio::sync::Notify,
-    /// The Redis server's run id when last seen: a new one means it restarted and lost state.
-    run_id: Mutex<Option<String>>,
-    counters: Counters,
-    scripts: Scripts,
-    /// Stream reads waiting for their fence to come back on the subscription, by token.
-    fences: Mutex<HashMap<u64, oneshot::Sender<()>>>,
-    fence_seq: AtomicU64,
-}
-
-struct Scripts {
-    join: Script,
-    leave: Script,
-    reap: Script,
-    append: Script,
-    read: Script,
-}
-
-/// A `(room, identity)` entry in a node's set: the room's length first, so any room name works.
-const ENTRY_LUA: &str = include_str!("membership_lib.lua");
-
-/// ARGV: prefix, node, room, identity. Returns {first on any node (0/1), members, version}.
-/// `{prefix}:version` orders joins, so a presence change can be ordered against a later join
-/// on another node: it grows by one per join and is never below Redis's clock in
-/// microseconds, so it keeps growing across a Redis restart that lost it.
-const JOIN_LUA: &str = include_str!("membership_join.lua");
-
-/// ARGV: prefix, node, room, identity. Returns 1 when the identity left the room on all nodes.
-const LEAVE_LUA: &str = include_str!("membership_leave.lua");
-
-/// ARGV: prefix, dead node. Returns nil if the node is alive (checked here, atomically with
-/// the cleanup, so a node that just came back keeps what it wrote); else the room and identity
-/// of every member that is now gone from its room, flattened.
-const REAP_LUA: &str = include_str!("membership_reap.lua");
-
-impl Scripts {
-    fn new() -> Self {
-        let script = |body: &str| Script::new(&format!("{ENTRY_LUA}{body}"));
-        let stream = |body: &str| Script::new(&format!("{}{body}", stream::LIB_LUA));
-        Scripts {
-            join: script(JOIN_LUA),
-            leave: script(LEAVE_LUA),
-            reap: script(REAP_LUA),
-            append: stream(stream::APPEND_LUA),
-            read: stream(stream::READ_LUA),
-        }
-    }
-}
-
-fn random_node_id() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    std::collections::hash_map::RandomState::new().hash_one((nanos, std::process::id()))
 }
 
 impl RedisBroker {
@@ -337,50 +192,13 @@ impl RedisBroker {
             .await
             .map_err(err)?;
         let mut pubsub = client.get_async_pubsub().await.map_err(err)?;
-        let node_num = random_node_id();
-        let node = format!("{node_num:016x}");
-        let p = &config.prefix;
-        let keys = Keys {
-            channel: format!("{p}:bus"),
-            nodes: format!("{p}:nodes"),
-            alive: format!("{p}:alive:{node}"),
-            online: format!("{p}:online:{node}"),
-        };
-        pubsub.subscribe(&keys.channel).await.map_err(err)?;
         let (queue, rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared {
-            client,
-            conn,
-            node,
-            node_num,
-            keys,
-            seq: AtomicU64::new(0),
-            queue,
-            queued_frames: AtomicUsize::new(0),
-            queued_bytes: AtomicUsize::new(0),
-            held: Mutex::new(BTreeSet::new()),
-            membership: RwLock::new(()),
-            local: OnceLock::new(),
-            healthy: AtomicBool::new(true),
-            needs_resync: AtomicBool::new(false),
-            online_dirty: Mutex::new(HashSet::new()),
-            online_wake: tokio::sync::Notify::new(),
-            run_id: Mutex::new(None),
-            counters: Counters::default(),
-            scripts: Scripts::new(),
-            fences: Mutex::new(HashMap::new()),
-            fence_seq: AtomicU64::new(0),
-            config,
-        });
+        let shared = Arc::new(Shared::new(config, client, conn, queue));
+        pubsub.subscribe(&shared.keys.channel).await.map_err(err)?;
         let first_run_id = shared.server_run_id().await.map_err(err)?;
         *lock(&shared.run_id) = Some(first_run_id);
         shared.refresh().await.map_err(err)?;
-        let tasks = vec![
-            tokio::spawn(Arc::clone(&shared).publisher(rx)).abort_handle(),
-            tokio::spawn(Arc::clone(&shared).subscriber(pubsub)).abort_handle(),
-            tokio::spawn(Arc::clone(&shared).liveness()).abort_handle(),
-            tokio::spawn(Arc::clone(&shared).online_writer()).abort_handle(),
-        ];
+        let tasks = tasks::spawn(&shared, rx, pubsub);
         tracing::info!(url = %shared.config.url, node = %shared.node, "connected to Redis");
         Ok(RedisBroker { shared, tasks })
     }
@@ -468,522 +286,6 @@ impl Drop for RedisBroker {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Publication kinds on the wire.
-const KIND_IDENTITY: u8 = 1;
-const KIND_ROOM: u8 = 2;
-const KIND_ROOM_EXCEPT_IDENTITY: u8 = 3;
-const KIND_ALL: u8 = 4;
-const KIND_STREAM: u8 = 5;
-/// A stream read's marker, published by the read script after the read: once its node
-/// receives it, every message appended before the read has been delivered there.
-const KIND_FENCE: u8 = 6;
-const MAGIC: &[u8; 2] = b"P1";
-/// The sequence number of the append script's publications: they are ordered by their offset,
-/// not by a node's sequence (which starts at 1), and the origin node delivers them too.
-const STREAM_SEQ: u64 = 0;
-/// Bytes before the kind: magic, node, sequence.
-const KIND_AT: usize = 2 + 8 + 8;
-
-/// `P1`, origin node (u64 LE), sequence (u64 LE), kind (u8), membership version (u64 LE),
-/// two length-prefixed (u32 LE) strings (room or identity, identity or empty), then the frame.
-/// A stream message has the offset in the version's place and the connection left out (on
-/// the origin node) in decimal as the second string, or an empty one.
-fn encode_publication(node: u64, seq: u64, target: &Target, frame: &[u8]) -> Option<Vec<u8>> {
-    let except;
-    let (kind, a, b, version): (u8, &str, &str, u64) = match target {
-        Target::Conn(_) => return None,
-        Target::Identity(identity) => (KIND_IDENTITY, identity, "", 0),
-        Target::Room { room, .. } => (KIND_ROOM, room, "", 0),
-        Target::RoomExceptIdentity {
-            room,
-            identity,
-            version,
-        } => (KIND_ROOM_EXCEPT_IDENTITY, room, identity, *version),
-        Target::All => (KIND_ALL, "", "", 0),
-        Target::Stream {
-            room,
-            except: left_out,
-            offset,
-        } => {
-            except = left_out.map(|c| c.0.to_string()).unwrap_or_default();
-            (KIND_STREAM, room, except.as_str(), *offset)
-        }
-    };
-    let (head, tail) = publication_parts(node, seq, kind, a, b)?;
-    let mut out = Vec::with_capacity(head.len() + 8 + tail.len() + frame.len());
-    out.extend_from_slice(&head);
-    out.extend_from_slice(&version.to_le_bytes());
-    out.extend_from_slice(&tail);
-    out.extend_from_slice(frame);
-    Some(out)
-}
-
-/// A publication without its version and frame: what comes before the version (magic, node,
-/// sequence, kind) and what comes between it and the frame (the two strings). The append
-/// script puts them around the offset it assigns.
-fn publication_parts(
-    node: u64,
-    seq: u64,
-    kind: u8,
-    a: &str,
-    b: &str,
-) -> Option<(Vec<u8>, Vec<u8>)> {
-    let mut head = Vec::with_capacity(KIND_AT + 1);
-    head.extend_from_slice(MAGIC);
-    head.extend_from_slice(&node.to_le_bytes());
-    head.extend_from_slice(&seq.to_le_bytes());
-    head.push(kind);
-    let mut tail = Vec::with_capacity(8 + a.len() + b.len());
-    for s in [a, b] {
-        tail.extend_from_slice(&u32::try_from(s.len()).ok()?.to_le_bytes());
-        tail.extend_from_slice(s.as_bytes());
-    }
-    Some((head, tail))
-}
-
-/// A fence of `node` with `token` (in the sequence's place).
-fn encode_fence(node: u64, token: u64) -> Vec<u8> {
-    let (head, tail) = publication_parts(node, token, KIND_FENCE, "", "").unwrap_or_default();
-    [head.as_slice(), &0u64.to_le_bytes(), &tail].concat()
-}
-
-/// `(node, token)` when the payload is a fence.
-fn decode_fence(payload: &[u8]) -> Option<(u64, u64)> {
-    let rest = payload.strip_prefix(MAGIC)?;
-    let (node, rest) = rest.split_first_chunk::<8>()?;
-    let (token, rest) = rest.split_first_chunk::<8>()?;
-    (rest.first() == Some(&KIND_FENCE))
-        .then(|| (u64::from_le_bytes(*node), u64::from_le_bytes(*token)))
-}
-
-/// A publication read back.
-#[derive(Debug, PartialEq)]
-struct Publication {
-    node: u64,
-    seq: u64,
-    target: Target,
-    frame: Utf8Bytes,
-}
-
-fn decode_publication(payload: &[u8]) -> Option<Publication> {
-    let rest = payload.strip_prefix(MAGIC)?;
-    let (node, rest) = rest.split_first_chunk::<8>()?;
-    let (seq, rest) = rest.split_first_chunk::<8>()?;
-    let (&kind, rest) = rest.split_first()?;
-    let (version, mut rest) = rest.split_first_chunk::<8>()?;
-    let mut strings = [String::new(), String::new()];
-    for s in &mut strings {
-        let (len, after) = rest.split_first_chunk::<4>()?;
-        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
-        let bytes = after.get(..len)?;
-        *s = std::str::from_utf8(bytes).ok()?.to_owned();
-        rest = &after[len..];
-    }
-    let [a, b] = strings;
-    let target = match kind {
-        KIND_IDENTITY => Target::Identity(Arc::from(a)),
-        KIND_ROOM => Target::Room {
-            room: Arc::from(a),
-            except: None,
-        },
-        KIND_ROOM_EXCEPT_IDENTITY => Target::RoomExceptIdentity {
-            room: Arc::from(a),
-            identity: Arc::from(b),
-            version: u64::from_le_bytes(*version),
-        },
-        KIND_ALL => Target::All,
-        KIND_STREAM => Target::Stream {
-            room: Arc::from(a),
-            except: if b.is_empty() {
-                None
-            } else {
-                Some(ConnId(b.parse().ok()?))
-            },
-            offset: u64::from_le_bytes(*version),
-        },
-        _ => return None,
-    };
-    let frame = Utf8Bytes::try_from(Bytes::copy_from_slice(rest)).ok()?;
-    Some(Publication {
-        node: u64::from_le_bytes(*node),
-        seq: u64::from_le_bytes(*seq),
-        target,
-        frame,
-    })
-}
-
-impl Shared {
-    fn unhealthy(&self, what: &str, e: &::redis::RedisError) {
-        if self.healthy.swap(false, Ordering::Relaxed) {
-            tracing::warn!(url = %self.config.url, error = %e, "Redis unreachable ({what}): local delivery goes on, cross-node delivery resumes when it is back");
-        } else {
-            tracing::debug!(error = %e, "Redis still unreachable ({what})");
-        }
-    }
-
-    fn healthy_again(&self) {
-        if !self.healthy.swap(true, Ordering::Relaxed) {
-            tracing::warn!(url = %self.config.url, "Redis reachable again");
-        }
-    }
-
-    fn args<'a>(&'a self, room: &'a str, identity: &'a str) -> [&'a str; 4] {
-        [&self.config.prefix, &self.node, room, identity]
-    }
-
-    async fn server_run_id(&self) -> Result<String, ::redis::RedisError> {
-        let info: String = ::redis::cmd("INFO")
-            .arg("server")
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(info
-            .lines()
-            .find_map(|l| l.strip_prefix("run_id:"))
-            .unwrap_or_default()
-            .trim()
-            .to_owned())
-    }
-
-    /// Refresh the liveness key; whether it had expired (this node was presumed dead, or Redis
-    /// lost its data).
-    async fn refresh(&self) -> Result<bool, ::redis::RedisError> {
-        let ttl =
-            u64::try_from(self.config.dead_node_after.as_millis() * 2 / 3).unwrap_or(u64::MAX);
-        let (old, _): (Option<String>, i64) = ::redis::pipe()
-            .cmd("SET")
-            .arg(&self.keys.alive)
-            .arg(&self.node)
-            .arg("PX")
-            .arg(ttl)
-            .arg("GET")
-            .cmd("SADD")
-            .arg(&self.keys.nodes)
-            .arg(&self.node)
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(old.is_none())
-    }
-
-    /// Remove a dead node's memberships; the members now gone, or `None` if it is alive.
-    async fn reap(&self, node: &str) -> Result<Option<Vec<(String, String)>>, ::redis::RedisError> {
-        let gone: Option<Vec<String>> = self
-            .scripts
-            .reap
-            .arg(&self.config.prefix)
-            .arg(node)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(gone.map(|gone| {
-            let mut it = gone.into_iter();
-            std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
-        }))
-    }
-
-    /// Run the join script: (first on any node, members, membership version).
-    async fn join_script(
-        &self,
-        room: &str,
-        identity: &str,
-    ) -> Result<(i64, Vec<String>, u64), ::redis::RedisError> {
-        self.scripts
-            .join
-            .arg(&self.args(room, identity)[..])
-            .invoke_async(&mut self.conn.clone())
-            .await
-    }
-
-    /// Run the leave script: 1 when the identity left the room on all nodes.
-    async fn leave_script(&self, room: &str, identity: &str) -> Result<i64, ::redis::RedisError> {
-        self.scripts
-            .leave
-            .arg(&self.args(room, identity)[..])
-            .invoke_async(&mut self.conn.clone())
-            .await
-    }
-
-    fn local(&self) -> Option<&Arc<dyn LocalDelivery>> {
-        self.local.get()
-    }
-
-    /// Sends queued publications, a pipeline per batch.
-    async fn publisher(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
-        let mut batch = Vec::with_capacity(128);
-        let mut backoff = Duration::from_millis(50);
-        while rx.recv_many(&mut batch, 128).await > 0 {
-            let bytes: usize = batch.iter().map(Vec::len).sum();
-            let mut pipe = ::redis::pipe();
-            for p in &batch {
-                pipe.cmd("PUBLISH").arg(&self.keys.channel).arg(p).ignore();
-            }
-            let n = batch.len() as u64;
-            let sent = pipe.query_async::<()>(&mut self.conn.clone()).await;
-            // Counted as queued until sent (or lost): `shutdown` waits for this to reach 0.
-            self.queued_frames.fetch_sub(batch.len(), Ordering::Relaxed);
-            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-            batch.clear();
-            match sent {
-                Ok(()) => {
-                    self.counters.published.fetch_add(n, Ordering::Relaxed);
-                    self.healthy_again();
-                    backoff = Duration::from_millis(50);
-                }
-                Err(e) => {
-                    self.counters.publish_failed.fetch_add(n, Ordering::Relaxed);
-                    self.unhealthy("publish", &e);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.config.max_backoff);
-                }
-            }
-        }
-    }
-
-    /// Delivers other nodes' publications locally; resubscribes (with backoff) when the
-    /// connection drops, then writes this node's memberships back.
-    async fn subscriber(self: Arc<Self>, pubsub: ::redis::aio::PubSub) {
-        let mut pubsub = pubsub;
-        let mut last_seq: HashMap<u64, u64> = HashMap::new();
-        loop {
-            {
-                let mut messages = pubsub.on_message();
-                while let Some(msg) = messages.next().await {
-                    self.receive(msg.get_payload_bytes(), &mut last_seq);
-                }
-            }
-            self.unhealthy(
-                "subscription",
-                &::redis::RedisError::from(std::io::Error::other("pub/sub connection closed")),
-            );
-            let mut backoff = Duration::from_millis(100);
-            pubsub = loop {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(self.config.max_backoff);
-                match self.client.get_async_pubsub().await {
-                    Ok(mut p) => match p.subscribe(&self.keys.channel).await {
-                        Ok(()) => break p,
-                        Err(e) => self.unhealthy("subscribe", &e),
-                    },
-                    Err(e) => self.unhealthy("subscribe", &e),
-                }
-            };
-            self.healthy_again();
-            self.resync().await;
-        }
-    }
-
-    fn receive(&self, payload: &[u8], last_seq: &mut HashMap<u64, u64>) {
-        if let Some((node, token)) = decode_fence(payload) {
-            if node == self.node_num
-                && let Some(waiting) = lock(&self.fences).remove(&token)
-            {
-                let _ = waiting.send(());
-            }
-            return;
-        }
-        let Some(mut p) = decode_publication(payload) else {
-            self.counters.malformed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                bytes = payload.len(),
-                "skipping a payload on the broker channel that is not a publication"
-            );
-            return;
-        };
-        if p.node != self.node_num
-            && let Target::Stream { except, .. } = &mut p.target
-        {
-            // Connection ids are the origin node's.
-            *except = None;
-        }
-        if p.seq == STREAM_SEQ && matches!(p.target, Target::Stream { .. }) {
-            // Appended stream messages are delivered in the order Redis gave them offsets, on
-            // the origin node too (it did not deliver its own); they carry no sequence number.
-            if p.node != self.node_num {
-                self.counters.received.fetch_add(1, Ordering::Relaxed);
-            }
-            if let Some(local) = self.local() {
-                local.deliver(&p.target, &p.frame);
-            }
-            return;
-        }
-        if p.node == self.node_num {
-            return;
-        }
-        if last_seq.len() >= 1024 && !last_seq.contains_key(&p.node) {
-            // Node ids are per process: forget the nodes of past restarts.
-            last_seq.clear();
-        }
-        let prev = last_seq.insert(p.node, p.seq);
-        if let Some(prev) = prev
-            && p.seq > prev + 1
-        {
-            let missed = p.seq - prev - 1;
-            self.counters.missed.fetch_add(missed, Ordering::Relaxed);
-            tracing::warn!(origin = %format_args!("{:016x}", p.node), missed, "missed publications of another node");
-        }
-        self.counters.received.fetch_add(1, Ordering::Relaxed);
-        if let Some(local) = self.local() {
-            local.deliver(&p.target, &p.frame);
-        }
-    }
-
-    /// Records in `{prefix}:online:{node}` whether each changed identity is connected here,
-    /// asking the hub at the time of writing (so changes out of order cannot leave it wrong).
-    async fn online_writer(self: Arc<Self>) {
-        loop {
-            self.online_wake.notified().await;
-            let changed: Vec<Arc<str>> = lock(&self.online_dirty).drain().collect();
-            let Some(local) = self.local() else { continue };
-            let _shared = self.membership.read().await;
-            let mut pipe = ::redis::pipe();
-            for identity in &changed {
-                let cmd = if local.is_online(identity) {
-                    "SADD"
-                } else {
-                    "SREM"
-                };
-                pipe.cmd(cmd)
-                    .arg(&self.keys.online)
-                    .arg(identity.as_ref())
-                    .ignore();
-            }
-            if let Err(e) = pipe.query_async::<()>(&mut self.conn.clone()).await {
-                // The resync after the outage writes the whole set again.
-                self.needs_resync.store(true, Ordering::Relaxed);
-                self.unhealthy("online", &e);
-            }
-        }
-    }
-
-    /// Refreshes this node's liveness and reaps dead nodes, every sixth of `dead_node_after`.
-    async fn liveness(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(self.config.dead_node_after / 6);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            match self.refresh().await {
-                Ok(expired) => {
-                    self.healthy_again();
-                    if expired {
-                        tracing::warn!(node = %self.node, "this node's liveness key had expired; writing its memberships back");
-                        self.resync().await;
-                    } else if self.needs_resync.load(Ordering::Relaxed) {
-                        self.resync().await;
-                    }
-                }
-                Err(e) => {
-                    self.unhealthy("liveness", &e);
-                    continue;
-                }
-            }
-            if let Err(e) = self.sweep().await {
-                self.unhealthy("sweep", &e);
-            }
-        }
-    }
-
-    async fn sweep(&self) -> Result<(), ::redis::RedisError> {
-        let nodes: Vec<String> = self.conn.clone().smembers(&self.keys.nodes).await?;
-        for node in nodes.iter().filter(|n| **n != self.node) {
-            let Some(gone) = self.reap(node).await? else {
-                continue;
-            };
-            self.counters
-                .dead_nodes_cleaned
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(dead = %node, members = gone.len(), "a node stopped refreshing its liveness; removed its members");
-            if let Some(local) = self.local() {
-                for (room, identity) in gone {
-                    local.presence(&room, &identity, false);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Write this node's memberships back (after a reconnect, a Redis restart or having been
-    /// presumed dead) and remove those Redis has that this node no longer holds. Presence goes
-    /// online for members that had been reaped, unless Redis restarted (then nobody saw them
-    /// go offline).
-    async fn resync(&self) {
-        let _exclusive = self.membership.write().await;
-        let result: Result<(), ::redis::RedisError> = async {
-            let run_id = self.server_run_id().await?;
-            let restarted = lock(&self.run_id).replace(run_id.clone()) != Some(run_id);
-            self.refresh().await?;
-            if let Some(local) = self.local() {
-                let mut pipe = ::redis::pipe();
-                pipe.atomic().del(&self.keys.online).ignore();
-                let online = local.online();
-                if !online.is_empty() {
-                    pipe.sadd(&self.keys.online, online).ignore();
-                }
-                pipe.query_async::<()>(&mut self.conn.clone()).await?;
-            }
-            let held = lock(&self.held).clone();
-            for (room, identity) in &held {
-                let (first, _, _) = self.join_script(room, identity).await?;
-                if first == 1
-                    && !restarted
-                    && let Some(local) = self.local()
-                {
-                    local.presence(room, identity, true);
-                }
-            }
-            let stored: Vec<String> = self
-                .conn
-                .clone()
-                .smembers(format!("{}:node:{}", self.config.prefix, self.node))
-                .await?;
-            for entry in stored {
-                let Some((room, identity)) = split_entry(&entry) else {
-                    continue;
-                };
-                if held.contains(&(room.to_owned(), identity.to_owned())) {
-                    continue;
-                }
-                let left = self.leave_script(room, identity).await?;
-                if left == 1
-                    && let Some(local) = self.local()
-                {
-                    local.presence(room, identity, false);
-                }
-            }
-            Ok(())
-        }
-        .await;
-        match result {
-            Ok(()) => {
-                self.needs_resync.store(false, Ordering::Relaxed);
-                self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(node = %self.node, "memberships written back to Redis");
-            }
-            Err(e) => {
-                self.needs_resync.store(true, Ordering::Relaxed);
-                self.unhealthy("resync", &e);
-            }
-        }
-    }
-
-    fn local_members(&self, room: &str) -> Vec<String> {
-        lock(&self.held)
-            .iter()
-            .filter(|(r, _)| r == room)
-            .map(|(_, i)| i.clone())
-            .collect()
-    }
-}
-
-/// The inverse of the scripts' `entry(room, id)`.
-fn split_entry(entry: &str) -> Option<(&str, &str)> {
-    let (len, rest) = entry.split_once(':')?;
-    let len: usize = len.parse().ok()?;
-    (rest.is_char_boundary(len) && len <= rest.len()).then(|| rest.split_at(len))
-}
-
 impl Broker for RedisBroker {
     fn bind(&self, local: Arc<dyn LocalDelivery>) {
         if self.shared.local.set(local).is_err() {
@@ -1007,7 +309,7 @@ impl Broker for RedisBroker {
                 let nodes: Vec<String> = s.conn.clone().smembers(&s.keys.nodes).await?;
                 let keys: Vec<String> = nodes
                     .iter()
-                    .map(|n| format!("{}:online:{n}", s.config.prefix))
+                    .map(|n| online_key(&s.config.prefix, n))
                     .collect();
                 if keys.is_empty() {
                     return Ok(Vec::new());
@@ -1134,11 +436,8 @@ impl Broker for RedisBroker {
     fn members<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Vec<String>> {
         let s = &self.shared;
         Box::pin(async move {
-            let result: Result<Vec<String>, _> = s
-                .conn
-                .clone()
-                .hkeys(format!("{}:room:{room}", s.config.prefix))
-                .await;
+            let result: Result<Vec<String>, _> =
+                s.conn.clone().hkeys(room_key(&s.config.prefix, room)).await;
             match result {
                 Ok(mut members) => {
                     members.sort_unstable();
@@ -1150,87 +449,5 @@ impl Broker for RedisBroker {
                 }
             }
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn publications_round_trip() {
-        let targets = [
-            Target::Identity(Arc::from("alice")),
-            Target::Room {
-                room: Arc::from("ro:om\n"),
-                except: None,
-            },
-            Target::RoomExceptIdentity {
-                room: Arc::from("général"),
-                identity: Arc::from("bob"),
-                version: 12,
-            },
-            Target::All,
-            Target::Stream {
-                room: Arc::from("r:1"),
-                except: Some(crate::runtime::hub::ConnId(42)),
-                offset: 1 << 40,
-            },
-            Target::Stream {
-                room: Arc::from(""),
-                except: None,
-                offset: 1,
-            },
-        ];
-        for (i, target) in targets.into_iter().enumerate() {
-            let frame = r#"{"type":"x","t":"ünï"}"#;
-            let bytes = encode_publication(7, i as u64, &target, frame.as_bytes()).unwrap();
-            let back = decode_publication(&bytes).unwrap();
-            assert_eq!(
-                back,
-                Publication {
-                    node: 7,
-                    seq: i as u64,
-                    target,
-                    frame: Utf8Bytes::from(frame),
-                }
-            );
-        }
-        assert!(
-            encode_publication(1, 1, &Target::Conn(crate::runtime::hub::ConnId(3)), b"{}")
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn fences_are_told_apart_from_publications() {
-        let fence = encode_fence(7, 99);
-        assert_eq!(decode_fence(&fence), Some((7, 99)));
-        assert!(decode_publication(&fence).is_none());
-        let publication = encode_publication(7, 99, &Target::All, b"{}").unwrap();
-        assert_eq!(decode_fence(&publication), None);
-        assert_eq!(decode_fence(&fence[..KIND_AT]), None);
-    }
-
-    #[test]
-    fn malformed_publications_are_refused() {
-        let good = encode_publication(1, 2, &Target::All, b"{}").unwrap();
-        for cut in 0..good.len() - 2 {
-            assert!(decode_publication(&good[..cut]).is_none(), "cut at {cut}");
-        }
-        let mut bad_kind = good.clone();
-        bad_kind[KIND_AT] = 9;
-        assert!(decode_publication(&bad_kind).is_none());
-        let mut bad_utf8 = good;
-        bad_utf8.push(0xff);
-        assert!(decode_publication(&bad_utf8).is_none());
-    }
-
-    #[test]
-    fn entries_split_like_the_scripts_build_them() {
-        assert_eq!(split_entry("5:ro:mbob"), Some(("ro:mb", "ob")));
-        assert_eq!(split_entry("4:roombob"), Some(("room", "bob")));
-        assert_eq!(split_entry("x:room"), None);
-        assert_eq!(split_entry("9:room"), None);
     }
 }

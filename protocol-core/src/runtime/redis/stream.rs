@@ -1,6 +1,6 @@
-//! Room streams on Redis: the append and read scripts (`stream_*.lua` beside this file; keys
-//! and layout in `stream_lib.lua` and the [module documentation](super)), their arguments,
-//! and the read's fence.
+//! Room streams on Redis: appending and reading with the stream scripts (their Lua in
+//! `stream_*.lua` beside this file, loaded in `scripts.rs`; keys and layout in `stream_lib.lua`
+//! and the [module documentation](super)), their arguments, and the read's fence.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -9,19 +9,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 
-use super::{
-    KIND_STREAM, STREAM_SEQ, Shared, encode_fence, lock, publication_parts, random_node_id,
-};
-use crate::runtime::history::{
-    Append, HistoryConfig, Position, ReadRange, StreamError, StreamSlice,
-};
-
-/// The stream scripts' shared functions and the keys' layout.
-pub(super) const LIB_LUA: &str = include_str!("stream_lib.lua");
-/// One append: offset, store, trim, expiry and publication in one step.
-pub(super) const APPEND_LUA: &str = include_str!("stream_append.lua");
-/// One read: epoch, bounds and entries consistent with each other, then this node's fence.
-pub(super) const READ_LUA: &str = include_str!("stream_read.lua");
+use super::node::{Shared, lock, random_node_id};
+use super::wire::{KIND_STREAM, STREAM_SEQ, encode_fence, publication_parts, stream_keys};
+use crate::runtime::history::{HistoryConfig, Position, ReadRange, StreamError, StreamSlice};
+use crate::runtime::hub::Append;
 
 /// How long a room's stream keys live without an append: the history's age limit (a room idle
 /// longer has nothing left to replay), or a day when no age is kept (the offsets still count).
@@ -60,11 +51,6 @@ impl Drop for FenceGuard<'_> {
 }
 
 impl Shared {
-    fn stream_keys(&self, room: &str) -> [String; 2] {
-        let p = &self.config.prefix;
-        [format!("{p}:smeta:{room}"), format!("{p}:stream:{room}")]
-    }
-
     /// A failed stream operation: counted, logged (as unreachable when it is), and the reason.
     fn stream_failed(&self, what: &str, room: &str, e: &::redis::RedisError) -> StreamError {
         self.counters.stream_failed.fetch_add(1, Ordering::Relaxed);
@@ -92,7 +78,7 @@ impl Shared {
                         append.room.len()
                     ))
                 })?;
-        let [meta, stream] = self.stream_keys(append.room);
+        let [meta, stream] = stream_keys(&self.config.prefix, append.room);
         let mut script = self.scripts.append.prepare_invoke();
         script
             .key(&meta)
@@ -146,7 +132,7 @@ impl Shared {
             ReadRange::Before(Some(before)) => ("before", before.to_string()),
             ReadRange::Before(None) => ("before", "-1".to_owned()),
         };
-        let [meta, stream] = self.stream_keys(room);
+        let [meta, stream] = stream_keys(&self.config.prefix, room);
         let mut script = self.scripts.read.prepare_invoke();
         script
             .key(&meta)
