@@ -89,7 +89,7 @@ pub use runtime::tls;
 #[cfg(feature = "jwt")]
 pub use runtime::token;
 #[cfg(feature = "runtime")]
-pub use runtime::{client, connection, history, hub, server};
+pub use runtime::{client, connection, history, hub, server, socket};
 
 #[doc(hidden)]
 #[path = "private.rs"]

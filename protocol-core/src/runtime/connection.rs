@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::{FutureExt, Sink, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio_tungstenite::WebSocketStream;
@@ -202,10 +202,30 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: FrameHandler,
 {
-    let span = tracing::info_span!("conn", id = %entry.id, identity = %entry.identity);
     // Split here, before the future exists: an `async fn` would keep the stream it was given
     // laid out beside its halves for the connection's whole life.
     let (sink, stream) = ws.split();
+    run_halves(sink, stream, entry, hub, frames, limits, state)
+}
+
+/// [`run`] on the two halves of any socket that speaks tungstenite's [`Message`]: the
+/// tungstenite stream's own halves, or a foreign socket mapped to them
+/// ([`serve_socket`](crate::WsServer::serve_socket)). Monomorphised for each: nothing boxed.
+pub(crate) fn run_halves<Si, St, F>(
+    sink: Si,
+    stream: St,
+    entry: Arc<ConnEntry>,
+    hub: Hub<F::Out>,
+    frames: Arc<F>,
+    limits: Arc<Limits>,
+    state: watch::Receiver<RunState>,
+) -> impl Future<Output = ()> + Send
+where
+    Si: Sink<Message> + Unpin + Send + 'static,
+    St: Stream<Item = Result<Message, WsError>> + Unpin + Send + 'static,
+    F: FrameHandler,
+{
+    let span = tracing::info_span!("conn", id = %entry.id, identity = %entry.identity);
     async move {
         tracing::debug!("open");
         let mut writer = std::pin::pin!(write_loop(sink, &entry));
@@ -272,8 +292,8 @@ impl std::task::Wake for ReaderWake {
 // Not an `async fn`: an async block uses what it captured where it is, where an `async fn`
 // would keep a second copy of each argument.
 #[allow(clippy::manual_async_fn)]
-fn read_loop<'a, S, F>(
-    mut stream: futures_util::stream::SplitStream<WebSocketStream<S>>,
+fn read_loop<'a, St, F>(
+    mut stream: St,
     entry: &'a Arc<ConnEntry>,
     hub: &'a Hub<F::Out>,
     frames: &'a F,
@@ -281,7 +301,7 @@ fn read_loop<'a, S, F>(
     mut state: watch::Receiver<RunState>,
 ) -> impl Future<Output = ()> + Send + 'a
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    St: Stream<Item = Result<Message, WsError>> + Unpin + Send + 'a,
     F: FrameHandler,
 {
     async move {

@@ -18,6 +18,7 @@ pub mod redis;
 pub(crate) mod resume;
 pub mod server;
 pub(crate) mod shutdown;
+pub mod socket;
 pub(crate) mod stream;
 #[cfg(feature = "tls")]
 pub mod tls;

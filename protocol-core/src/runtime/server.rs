@@ -518,14 +518,9 @@ impl<F: FrameHandler> WsServer<F> {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let s = &self.shared;
-        let entry = s.hub.register_with(
-            Arc::from(admission.identity.name()),
-            admission.identity.expires(),
-            s.limits.queue_capacity,
-        );
         connection::run(
             ws,
-            entry,
+            self.register(&admission),
             s.hub.clone(),
             Arc::clone(&s.frames),
             Arc::clone(&s.limits),
@@ -533,6 +528,44 @@ impl<F: FrameHandler> WsServer<F> {
         )
         .await;
         drop(admission);
+    }
+
+    /// [`serve_websocket`](Self::serve_websocket) on the halves of a socket mapped to
+    /// tungstenite's messages (see [`serve_socket`](Self::serve_socket)).
+    pub(crate) async fn serve_halves<Si, St>(&self, sink: Si, stream: St, admission: Admission)
+    where
+        Si: futures_util::Sink<tokio_tungstenite::tungstenite::Message> + Unpin + Send + 'static,
+        St: futures_util::Stream<
+                Item = Result<
+                    tokio_tungstenite::tungstenite::Message,
+                    tokio_tungstenite::tungstenite::Error,
+                >,
+            > + Unpin
+            + Send
+            + 'static,
+    {
+        let s = &self.shared;
+        connection::run_halves(
+            sink,
+            stream,
+            self.register(&admission),
+            s.hub.clone(),
+            Arc::clone(&s.frames),
+            Arc::clone(&s.limits),
+            s.state.subscribe(),
+        )
+        .await;
+        drop(admission);
+    }
+
+    /// The admitted connection's place in the hub.
+    fn register(&self, admission: &Admission) -> Arc<crate::runtime::hub::ConnEntry> {
+        let s = &self.shared;
+        s.hub.register_with(
+            Arc::from(admission.identity.name()),
+            admission.identity.expires(),
+            s.limits.queue_capacity,
+        )
     }
 }
 
