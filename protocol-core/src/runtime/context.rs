@@ -84,7 +84,7 @@ impl<Out: Protocol> Context<Out> {
     }
 
     /// Extend the connection with a fresh credential of the same identity (a refreshed token,
-    /// verified by the app, e.g. with [`TokenAuth::verify`](crate::TokenAuth::verify)). A
+    /// verified by the app, e.g. with `TokenAuth::verify`, feature `jwt`). A
     /// credential for someone else is refused with `forbidden`.
     ///
     /// ```

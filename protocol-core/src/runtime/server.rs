@@ -149,7 +149,7 @@ impl<F: FrameHandler> ServerBuilder<F> {
 
     /// Decide each connection's identity from its upgrade request, or refuse it. The hook
     /// returns a name (`String`) or an [`Identity`] with an expiry (see
-    /// [`TokenAuth`](crate::TokenAuth) for signed tokens, feature `jwt`).
+    /// `TokenAuth` for signed tokens, feature `jwt`).
     pub fn authenticate<I: Into<Identity>>(
         mut self,
         f: impl Fn(&Request) -> Result<I, Rejection> + Send + Sync + 'static,

@@ -17,7 +17,7 @@ pub struct Stats {
     /// Error replies sent.
     pub errors: AtomicU64,
     /// TCP connections accepted by the runtime's accept loop (own listener or
-    /// [`serve_router`](crate::WsServer::serve_router)).
+    /// `WsServer::serve_router`, feature `axum`).
     pub sockets_accepted: AtomicU64,
     /// Of those, how many had `TCP_NODELAY` on when read back from the socket after setting it.
     pub sockets_nodelay: AtomicU64,
