@@ -128,10 +128,10 @@ pub use runtime::resume::StreamPosition;
 pub use runtime::server::{
     Limits, Rejection, Server, ServerBuilder, ShutdownHandle, TypedServerBuilder, WsServer,
 };
-#[cfg(feature = "runtime")]
-pub use runtime::stream::ServerStream;
 #[cfg(feature = "jwt")]
 pub use runtime::token::TokenAuth;
+#[cfg(feature = "runtime")]
+pub use runtime::transport::ServerStream;
 pub use schema::schema_for;
 /// The schemars this crate is built with (1.x): nested types derive `JsonSchema` from it
 /// (`#[derive(protocol_core::schemars::JsonSchema)]` with `#[schemars(crate = "protocol_core::schemars")]`).

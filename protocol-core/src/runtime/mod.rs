@@ -19,9 +19,9 @@ pub(crate) mod resume;
 pub mod server;
 pub(crate) mod shutdown;
 pub mod socket;
-pub(crate) mod stream;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(feature = "jwt")]
 pub mod token;
+pub(crate) mod transport;
 pub(crate) mod writer;

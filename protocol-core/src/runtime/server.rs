@@ -24,7 +24,7 @@ use crate::runtime::hub::Hub;
 pub use crate::runtime::limits::Limits;
 use crate::runtime::shutdown::RunState;
 pub use crate::runtime::shutdown::ShutdownHandle;
-use crate::runtime::stream::ServerStream;
+use crate::runtime::transport::ServerStream;
 
 struct Shared<F: FrameHandler> {
     frames: Arc<F>,
