@@ -325,9 +325,9 @@ pub trait Protocol:
     }
 
     /// The JSON Schema (2020-12) of this protocol; see [`crate::schema_for`].
-    fn json_schema() -> serde_json::Value {
-        crate::schema::schema_for::<Self>()
-    }
+    // No default body: the derive writes `schema_for::<Self>()`, so this trait needs nothing of
+    // the schema module (which is built on this trait).
+    fn json_schema() -> serde_json::Value;
 
     /// Whether this message is a stream message (`#[protocol(stream)]`): published into a room
     /// with `Context::publish` it is stored and numbered.
