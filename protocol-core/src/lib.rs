@@ -70,7 +70,6 @@ extern crate self as protocol_core;
 mod codec;
 pub mod dispatch;
 mod error;
-mod locate;
 mod protocol;
 pub mod query;
 pub mod schema;
@@ -100,8 +99,8 @@ pub use runtime::admit::{Admission, Identity};
 #[cfg(feature = "runtime")]
 pub use runtime::client::{Backoff, Client, ClientBuilder, ClientError};
 pub use codec::{
-    DecodeError, DecodeErrorKind, EncodeError, Frame, FrameError, decode, decode_frame,
-    decode_slice, encode, encode_frame, encode_to_vec,
+    DecodeError, DecodeErrorKind, EncodeError, Frame, FrameError, Incoming, classify, decode,
+    decode_frame, decode_slice, encode, encode_frame, encode_to_vec,
 };
 #[cfg(feature = "runtime")]
 pub use runtime::context::{Context, Runtime};
