@@ -70,7 +70,6 @@ extern crate self as protocol_core;
 mod codec;
 pub mod dispatch;
 mod error;
-mod locate;
 mod protocol;
 pub mod query;
 pub mod schema;
@@ -96,8 +95,8 @@ pub use runtime::{client, connection, history, hub, server, socket};
 pub mod __private;
 
 pub use codec::{
-    DecodeError, DecodeErrorKind, EncodeError, Frame, FrameError, decode, decode_frame,
-    decode_slice, encode, encode_frame, encode_to_vec,
+    DecodeError, DecodeErrorKind, EncodeError, Frame, FrameError, Incoming, classify, decode,
+    decode_frame, decode_slice, encode, encode_frame, encode_to_vec,
 };
 #[cfg(feature = "runtime")]
 pub use dispatch::Runtime;

@@ -1,5 +1,7 @@
 //! The [`Protocol`] trait: what `#[derive(Protocol)]` implements for a message enum.
 
+use std::cell::Cell;
+
 use serde::de::{DeserializeOwned, MapAccess};
 use serde::{Deserialize, Serialize};
 
@@ -294,7 +296,7 @@ pub trait Protocol:
     /// The correlation id field every variant may carry (`"id"` unless `#[protocol(id = "...")]`).
     const ID_FIELD: &'static str;
     /// What a server does with a message of unknown type (`#[protocol(on_unknown = "...")]`).
-    const ON_UNKNOWN: crate::UnknownPolicy;
+    const ON_UNKNOWN: crate::error::UnknownPolicy;
 
     /// The wire name of this message's variant (for the catch-all: `"*"`, see [`Protocol::wire_tag`]).
     fn type_name(&self) -> &'static str;
@@ -325,9 +327,9 @@ pub trait Protocol:
     }
 
     /// The JSON Schema (2020-12) of this protocol; see [`crate::schema_for`].
-    fn json_schema() -> serde_json::Value {
-        crate::schema::schema_for::<Self>()
-    }
+    // No default body: the derive writes `schema_for::<Self>()`, so this trait needs nothing of
+    // the schema module (which is built on this trait).
+    fn json_schema() -> serde_json::Value;
 
     /// Whether this message is a stream message (`#[protocol(stream)]`): published into a room
     /// with `Context::publish` it is stored and numbered.
@@ -347,11 +349,52 @@ pub trait Protocol:
     fn __deserialize_variant<'de, M: MapAccess<'de>>(
         index: usize,
         map: M,
-        keys: crate::__private::Keys<'_>,
+        keys: Keys<'_>,
     ) -> Result<Self, M::Error>;
 
     #[doc(hidden)]
     fn __other(tag: String, raw: serde_json::Value) -> Option<Self>;
+}
+
+/// The keys a variant's decoder treats specially: the tag (already read, or still to skip) and
+/// the correlation id (captured into `id`). The argument of the generated
+/// `__deserialize_variant`, so it is defined beside the trait: the trait depends on nothing of
+/// the codec, whose engine makes these and the generated code passes them on.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct Keys<'a> {
+    pub(crate) tag: &'static str,
+    pub(crate) on_tag: OnTag,
+    pub(crate) id_field: &'static str,
+    pub(crate) id: &'a Cell<Option<u64>>,
+}
+
+impl<'a> Keys<'a> {
+    pub(crate) fn new<T: Protocol>(on_tag: OnTag, id: &'a Cell<Option<u64>>) -> Self {
+        Keys {
+            tag: T::TAG,
+            on_tag,
+            id_field: T::ID_FIELD,
+            id,
+        }
+    }
+
+    /// Record the correlation id a struct variant's generated struct captured.
+    #[inline]
+    pub fn set_id(&self, id: Option<u64>) {
+        if id.is_some() {
+            self.id.set(id);
+        }
+    }
+}
+
+/// What a variant's decoder does when the tag key turns up among the fields.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum OnTag {
+    /// The tag was read already: a second one is an error.
+    Reject,
+    /// The tag was validated by a scan: skip it.
+    Skip,
 }
 
 /// Where a client left off in a room's stream: the epoch it knew and the last offset it has.

@@ -419,6 +419,26 @@ fn with_correlation<T: Protocol>(mut schema: Schema, meta: &VariantMeta) -> Sche
 mod tests {
     use super::*;
 
+    /// `Protocol::json_schema` has no default body (the trait needs nothing of this module):
+    /// the derive writes it, and it is `schema_for`.
+    #[cfg(feature = "derive")]
+    #[test]
+    fn the_traits_schema_is_schema_for() {
+        #[derive(crate::Protocol)]
+        #[protocol(rename_all = "snake_case")]
+        enum Msg {
+            /// Join a room.
+            Join {
+                room: String,
+            },
+            Ping,
+        }
+        let schema = <Msg as Protocol>::json_schema();
+        assert_eq!(schema, schema_for::<Msg>());
+        assert_eq!(schema["oneOf"][0]["title"], "Join");
+        assert_eq!(schema["oneOf"][1]["properties"]["type"]["const"], "ping");
+    }
+
     #[test]
     fn numeric_formats_become_bounds() {
         let mut s = Schema::from(

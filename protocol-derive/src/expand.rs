@@ -141,6 +141,10 @@ pub fn expand(cont: &Container<'_>) -> TokenStream {
 
                 #wire_tag_fn
 
+                fn json_schema() -> #p::serde_json::Value {
+                    ::protocol_core::schema_for::<Self>()
+                }
+
                 fn variant_meta(&self) -> &'static ::protocol_core::VariantMeta {
                     match self {
                         #(#meta_arms)*
@@ -560,6 +564,9 @@ pub fn fallback(input: &syn::DeriveInput) -> TokenStream {
                 const ID_FIELD: &'static str = "id";
                 const ON_UNKNOWN: ::protocol_core::UnknownPolicy = ::protocol_core::UnknownPolicy::Reply;
                 fn type_name(&self) -> &'static str {
+                    ::core::unreachable!()
+                }
+                fn json_schema() -> #p::serde_json::Value {
                     ::core::unreachable!()
                 }
                 fn __variant_index(_: &str) -> ::core::option::Option<usize> {

@@ -476,8 +476,8 @@ async fn deliver<In: Protocol>(
     pending: &Pending<In>,
     tracker: Option<&Tracker>,
 ) {
-    let is_error = crate::locate::is_error_frame(text, In::TAG);
-    let id = crate::locate::find_u64(text.as_bytes(), In::ID_FIELD);
+    let incoming = crate::codec::classify(text, In::TAG, In::ID_FIELD);
+    let (is_error, id) = (incoming.is_error(), incoming.id());
     if let Some(id) = id {
         let waiter = lock(pending).remove(&id);
         if let Some(tx) = waiter {

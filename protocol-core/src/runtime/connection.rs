@@ -390,7 +390,7 @@ where
                                     close(1008, "rate limit exceeded");
                                     break;
                                 }
-                                let id = crate::locate::find_u64(text.as_bytes(), <F::Out as Protocol>::ID_FIELD);
+                                let id = crate::codec::classify(&text, F::Out::TAG, F::Out::ID_FIELD).id();
                                 let error = ErrorReply::new(
                                     ErrorCode::RATE_LIMITED,
                                     format!("too many messages: the limit is {} per second (burst {})", limits.rate_per_second, limits.rate_burst),
@@ -503,7 +503,7 @@ async fn handle<F: FrameHandler>(
     text: Utf8Bytes,
     deadline: Duration,
 ) -> Reaction {
-    let id_hint = || crate::locate::find_u64(text.as_bytes(), <F::Out as Protocol>::ID_FIELD);
+    let id_hint = || crate::codec::classify(&text, F::Out::TAG, F::Out::ID_FIELD).id();
     let mut handling =
         std::pin::pin!(AssertUnwindSafe(frames.on_text(cx, text.clone())).catch_unwind());
     // Most handlers finish without waiting: only arm the deadline timer for those that do not.

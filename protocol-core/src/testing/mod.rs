@@ -447,7 +447,8 @@ impl<C: Protocol + Debug, S: Protocol + Debug + Clone> TestClient<C, S> {
                 self.validators.check(false, &text);
                 self.recorder.record(false, self.conn, &text);
                 self.seen.push(text.clone());
-                let is_error = crate::locate::is_error_frame(&text, S::TAG);
+                let incoming = crate::codec::classify(&text, S::TAG, S::ID_FIELD);
+                let is_error = incoming.is_error();
                 let received = match decode_frame::<S>(&text) {
                     Ok(frame) if !is_error => Received::Msg {
                         id: frame.id,
@@ -456,7 +457,7 @@ impl<C: Protocol + Debug, S: Protocol + Debug + Clone> TestClient<C, S> {
                     },
                     _ => match serde_json::from_str::<ErrorReply>(&text) {
                         Ok(error) if is_error => {
-                            let id = crate::locate::find_u64(text.as_bytes(), S::ID_FIELD);
+                            let id = incoming.id();
                             Received::Error { id, error, text }
                         }
                         _ => Received::Other(text),

@@ -1,11 +1,15 @@
-//! A byte-level look at a message before serde sees it: is the tag the first key, and if not,
-//! where is it? Only the top level is examined and nothing is validated: whenever the input is
-//! anything but plain, the answer is "unsure" and the serde-based path decides (and reports the
-//! error). So this can make decoding faster, never different.
+//! Byte-level looks at a message's top-level keys, before (or instead of) a parse.
+//!
+//! [`locate`]: is the tag the first key, and if not, where is it? Only the top level is
+//! examined and nothing is validated: whenever the input is anything but plain, the answer is
+//! "unsure" and the serde-based path decides (and reports the error). So this can make decoding
+//! faster, never different. [`entries`] walks the top-level entries for the best-effort reads
+//! that must not fail: the correlation id of a frame that did not decode ([`find_u64`]) and
+//! what kind of frame arrived (`classify`).
 
 /// What the look found.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Located<'a> {
+pub(super) enum Located<'a> {
     /// The tag is the first key.
     First,
     /// The tag is a later key; its value is this string (no escapes in it), and it occurs once.
@@ -101,28 +105,9 @@ fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
-/// Whether a frame is an error reply (`"error"` under the tag), wherever the tag stands: what
-/// the client and the test kit use to tell error replies from messages.
-#[cfg_attr(not(feature = "runtime"), allow(dead_code))]
-pub(crate) fn is_error_frame(text: &str, tag: &str) -> bool {
-    match locate(text.as_bytes(), tag) {
-        Located::First => {
-            // After `{"TAG":`.
-            let rest = text.get(tag.len() + 4..).unwrap_or_default();
-            let rest = rest.trim_start();
-            rest.starts_with("\"error\"")
-        }
-        Located::Later(value) => value == "error",
-        Located::Unsure => serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .and_then(|v| v.get(tag).and_then(|t| t.as_str()).map(|t| t == "error"))
-            .unwrap_or(false),
-    }
-}
-
 /// Look for the top-level key `tag` in `input`.
 #[inline]
-pub(crate) fn locate<'a>(input: &'a [u8], tag: &str) -> Located<'a> {
+pub(super) fn locate<'a>(input: &'a [u8], tag: &str) -> Located<'a> {
     // What `encode` writes, checked in a few instructions: `{"type":`.
     let tag = tag.as_bytes();
     if input.len() > tag.len() + 3
@@ -184,41 +169,108 @@ fn locate_inner<'a>(b: &'a [u8], tag: &[u8]) -> Option<Located<'a>> {
     }
 }
 
-/// The value of top-level key `field` when it is an unsigned integer; best effort, for putting
-/// the correlation id on the error reply of a frame that did not decode.
-pub(crate) fn find_u64(b: &[u8], field: &str) -> Option<u64> {
-    let field = field.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
+/// The top-level entries of the JSON object in `b`, in order, as (key, value): the key's bytes
+/// with their quotes (escapes not decoded, see [`string_is`]) and the value's bytes. Nested
+/// values are skipped by bracket depth, strings by their quotes, so neither can pass for a
+/// top-level key. Not a validator: the walk ends, without error, at the first thing that is not
+/// an entry, so on malformed input it gives the entries before the fault.
+pub(super) fn entries(b: &[u8]) -> Entries<'_> {
+    Entries {
+        b,
+        at: None,
+        done: false,
     }
-    i = skip_ws(b, i + 1);
-    loop {
+}
+
+/// The iterator of [`entries`].
+pub(super) struct Entries<'a> {
+    b: &'a [u8],
+    /// Just after the previous entry's value; `None` before the first.
+    at: Option<usize>,
+    done: bool,
+}
+
+impl<'a> Entries<'a> {
+    fn step(&mut self) -> Option<(&'a [u8], &'a [u8])> {
+        let b = self.b;
+        let mut i = match self.at {
+            None => {
+                let i = skip_ws(b, 0);
+                if b.get(i) != Some(&b'{') {
+                    return None;
+                }
+                skip_ws(b, i + 1)
+            }
+            Some(at) => {
+                let i = skip_ws(b, at);
+                if b.get(i) != Some(&b',') {
+                    return None;
+                }
+                skip_ws(b, i + 1)
+            }
+        };
         if b.get(i) != Some(&b'"') {
             return None;
         }
         let (key_end, _) = skip_string(b, i)?;
-        let key = &b[i + 1..key_end - 1];
+        let key = &b[i..key_end];
         i = skip_ws(b, key_end);
         if b.get(i) != Some(&b':') {
             return None;
         }
         i = skip_ws(b, i + 1);
         let end = skip_value(b, i)?;
-        if key == field {
-            return std::str::from_utf8(&b[i..end]).ok()?.parse().ok();
-        }
-        i = skip_ws(b, end);
-        match b.get(i)? {
-            b',' => i = skip_ws(b, i + 1),
-            _ => return None,
-        }
+        self.at = Some(end);
+        Some((key, &b[i..end]))
     }
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let entry = self.step();
+        self.done = entry.is_none();
+        entry
+    }
+}
+
+/// Whether `quoted` (a JSON string with its quotes, as [`entries`] gives keys and values) is
+/// the string `want`, escapes decoded: `"i\u0064"` is `id`. Escapes are rare, and then a real
+/// parser decodes them.
+pub(super) fn string_is(quoted: &[u8], want: &str) -> bool {
+    let Some(inner) = quoted
+        .strip_prefix(b"\"")
+        .and_then(|q| q.strip_suffix(b"\""))
+    else {
+        return false;
+    };
+    if !inner.contains(&b'\\') {
+        return inner == want.as_bytes();
+    }
+    serde_json::from_slice::<String>(quoted).is_ok_and(|s| s == want)
+}
+
+/// `value` as an unsigned integer, when it is one.
+pub(super) fn as_u64(value: &[u8]) -> Option<u64> {
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// The value of top-level key `field` (its first occurrence) when it is an unsigned integer;
+/// best effort, for putting the correlation id on the error reply of a frame that did not
+/// decode.
+pub(super) fn find_u64(b: &[u8], field: &str) -> Option<u64> {
+    entries(b)
+        .find(|(key, _)| string_is(key, field))
+        .and_then(|(_, value)| as_u64(value))
 }
 
 /// In compact JSON written by `encode` (`{"type":"x",...}`), the index just after the first
 /// entry's value.
-pub(crate) fn end_of_first_entry(b: &[u8]) -> Option<usize> {
+pub(super) fn end_of_first_entry(b: &[u8]) -> Option<usize> {
     if b.first() != Some(&b'{') || b.get(1) != Some(&b'"') {
         return None;
     }
@@ -294,8 +346,30 @@ mod tests {
         assert_eq!(find_u64(br#"{"id":"7"}"#, "id"), None);
         assert_eq!(find_u64(br#"{"id":-1}"#, "id"), None);
         assert_eq!(find_u64(br#"{"type":"a"}"#, "id"), None);
+        assert_eq!(find_u64(br#"{"i\u0064":3}"#, "id"), Some(3));
         assert_eq!(end_of_first_entry(br#"{"type":"a\"b","x":1}"#), Some(14));
         assert_eq!(end_of_first_entry(br#"{"type":"a"}"#), Some(11));
+    }
+
+    #[test]
+    fn entries_walk_the_top_level_only() {
+        use super::{entries, string_is};
+        let text = br#" { "a" : {"b":[1,"}"]} , "c\u0064":"x\"y", "e":-1.5e3}"#;
+        let got: Vec<(&[u8], &[u8])> = entries(text).collect();
+        assert_eq!(
+            got,
+            [
+                (&br#""a""#[..], &br#"{"b":[1,"}"]}"#[..]),
+                (br#""c\u0064""#, br#""x\"y""#),
+                (br#""e""#, b"-1.5e3"),
+            ]
+        );
+        assert!(string_is(got[1].0, "cd"));
+        assert!(string_is(got[1].1, "x\"y"));
+        assert!(!string_is(got[2].1, "-1.5e3"));
+        // The walk stops at the first thing that is not an entry.
+        assert_eq!(entries(br#"{"a":1 "b":2}"#).count(), 1);
+        assert_eq!(entries(br#"[{"a":1}]"#).count(), 0);
     }
 
     #[test]
@@ -382,22 +456,6 @@ mod tests {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = locate(&bytes, "type");
-        }
-    }
-
-    #[test]
-    fn error_frames_are_told_apart_wherever_the_tag_is() {
-        for (text, error) in [
-            (r#"{"type":"error","code":"x","message":"m"}"#, true),
-            (r#"{"type": "error","code":"x"}"#, true),
-            (r#"{"code":"x","message":"m","type":"error"}"#, true),
-            (r#"{"code":"x","type":"err\u006fr"}"#, true),
-            (r#"{"type":"errors","code":"x"}"#, false),
-            (r#"{"type":"sent","id":1}"#, false),
-            (r#"{"message":"error","type":"sent"}"#, false),
-            ("not json", false),
-        ] {
-            assert_eq!(crate::locate::is_error_frame(text, "type"), error, "{text}");
         }
     }
 }
