@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use clap::Parser;
 
 /// Serve the counter room (`/ws`) and its schemas (`/schema`).
@@ -18,5 +19,10 @@ async fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("listening on ws://{}/ws", listener.local_addr()?);
+    // Small frames go out at once rather than waiting on Nagle (axum leaves it off by default;
+    // the runtime's own listener sets it on every socket).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, axum_native_example::router(Default::default())).await
 }
